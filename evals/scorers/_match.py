@@ -1,0 +1,100 @@
+"""Text-matching scorers, including the best-subspan exact match of Liu et al. (2023)."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from typing import Any
+
+from evals.scorers._types import Score, Scorer
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lowercase, drop punctuation and articles, collapse whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _answers(expected: Any) -> list[str]:
+    if expected is None:
+        return []
+    if isinstance(expected, str):
+        return [expected]
+    if isinstance(expected, Sequence):
+        return [str(item) for item in expected]
+    if isinstance(expected, dict) and "answers" in expected:
+        return _answers(expected["answers"])
+    return [str(expected)]
+
+
+def best_subspan_em(prediction: str, answers: Sequence[str]) -> float:
+    """The paper's metric: 1.0 if a normalised gold answer occurs in the normalised prediction.
+
+    Only the first line of the output counts (stripped), as in Liu et al.'s evaluation.
+    """
+    lines = prediction.strip().split("\n")
+    first_line = lines[0].strip() if lines else ""
+    normalized = normalize_answer(first_line)
+    return 1.0 if any(normalize_answer(a) in normalized for a in answers) else 0.0
+
+
+def best_subspan_match() -> Scorer:
+    """Score 1 when any expected answer is a subspan of the output's first line (normalised).
+
+    Returns:
+        A scorer named ``best_subspan_em``; ``expected`` is an answer or a list of answers.
+    """
+
+    def score(output: str, expected: Any) -> Score:
+        answers = _answers(expected)
+        if not answers:
+            return Score(value=None, reason="no expected answer")
+        return Score(value=best_subspan_em(output, answers))
+
+    return Scorer(name="best_subspan_em", version="1", fn=score)
+
+
+def exact_match(*, normalize: bool = True) -> Scorer:
+    """Score 1 when the output equals an expected answer.
+
+    Args:
+        normalize: Compare SQuAD-normalised text rather than the raw strings.
+
+    Returns:
+        A scorer named ``exact_match``.
+    """
+
+    def score(output: str, expected: Any) -> Score:
+        answers = _answers(expected)
+        if not answers:
+            return Score(value=None, reason="no expected answer")
+        norm = normalize_answer if normalize else str.strip
+        return Score(value=1.0 if any(norm(output) == norm(a) for a in answers) else 0.0)
+
+    return Scorer(name="exact_match", version="1", fn=score)
+
+
+def includes(*, ignore_case: bool = True) -> Scorer:
+    """Score 1 when an expected answer occurs anywhere in the output.
+
+    Args:
+        ignore_case: Compare case-insensitively.
+
+    Returns:
+        A scorer named ``includes``.
+    """
+
+    def score(output: str, expected: Any) -> Score:
+        answers = _answers(expected)
+        if not answers:
+            return Score(value=None, reason="no expected answer")
+        fold = str.lower if ignore_case else str
+        return Score(value=1.0 if any(fold(a) in fold(output) for a in answers) else 0.0)
+
+    return Scorer(name="includes", version="1", fn=score)

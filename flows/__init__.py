@@ -1,0 +1,1 @@
+"""Prefect flows and the evalmon CLI; composes ``evals`` (the engine) and ``metrics``."""

@@ -1,0 +1,1 @@
+"""Tests of the metrics package: the DuckDB store and the price table."""

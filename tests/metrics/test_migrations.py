@@ -1,0 +1,111 @@
+"""Schema migrations: from empty, idempotent, transactional, versions recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from metrics.store import (
+    MIGRATIONS,
+    SchemaVersionError,
+    Store,
+    applied_migrations,
+    connect,
+    migrate,
+)
+
+TABLES = {"runs", "calls", "scores", "response_cache", "schema_version"}
+
+
+def _tables(db: Path) -> set[str]:
+    with connect(db) as conn:
+        return {
+            r[0]
+            for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+
+
+def test_migrate_from_empty_creates_tables_and_records_versions(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "dir" / "evalmon.duckdb"  # parent dirs are created
+    applied = Store(db).migrate()
+
+    assert [(m.version, m.name) for m in applied] == [
+        (i, fn.__name__) for i, fn in enumerate(MIGRATIONS, start=1)
+    ]
+    assert applied[0].name == "m001_runs_calls_scores_cache"
+    assert applied[0].applied_at.utcoffset() is not None  # timezone-aware
+    assert _tables(db) == TABLES
+    with connect(db) as conn:
+        recorded = applied_migrations(conn)
+    assert [(m.version, m.name) for m in recorded] == [(m.version, m.name) for m in applied]
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    assert Store(db).migrate() != []
+    assert Store(db).migrate() == []  # a new store on a migrated file applies nothing
+    with connect(db) as conn:
+        assert migrate(conn) == []
+        rows = conn.execute("SELECT count(*) FROM schema_version").fetchall()
+    assert rows == [(len(MIGRATIONS),)]
+
+
+def test_calls_table_has_the_specified_types(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    Store(db).migrate()
+    with connect(db) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'calls'"
+            ).fetchall()
+        )
+        pk = conn.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'calls' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+    assert types["logprobs"] == "DOUBLE[]"
+    assert types["started_at"] == types["completed_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["cached"] == "BOOLEAN"
+    assert pk == [(["run_id", "call_key"],)]
+    assert "api_key" not in types and "headers" not in types
+
+
+def _ok(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE TABLE one (a INTEGER)")
+
+
+def _fails_halfway(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE TABLE two (a INTEGER)")
+    raise RuntimeError("boom")
+
+
+def test_each_migration_runs_in_a_transaction(tmp_path: Path) -> None:
+    with connect(tmp_path / "m.duckdb") as conn:
+        with pytest.raises(RuntimeError, match="boom"):
+            migrate(conn, [_ok, _fails_halfway])
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        versions = [(m.version, m.name) for m in applied_migrations(conn)]
+    assert "one" in tables and "two" not in tables  # the failed one was rolled back
+    assert versions == [(1, "_ok")]
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    Store(db).migrate()
+    with connect(db) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 'm099_future', now())")
+    with pytest.raises(SchemaVersionError, match="version 99"):
+        Store(db).migrate()
+
+
+def test_a_renamed_migration_is_refused(tmp_path: Path) -> None:
+    with connect(tmp_path / "m.duckdb") as conn:
+        migrate(conn, [_ok])
+        with pytest.raises(SchemaVersionError, match="_ok"):
+            migrate(conn, [_fails_halfway])
