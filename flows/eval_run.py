@@ -16,7 +16,7 @@ from evals.providers import ConfigError, ProviderError, RetryPolicy, create_prov
 from evals.runner import CallSpec, NoProgress, ProgressReporter, Runner, RunSummary
 from evals.scorers import Scorer, get_scorer
 from flows.config import EvalmonConfig
-from metrics.store import Store
+from metrics.store import ScoreRow, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +84,10 @@ def score_calls(
     """Score every stored call; an errored call is unscored (None), never 0."""
     rows = []
     for call in calls:
+        case = cases.get(call["case_id"])
+        if case is None:  # a call of a case outside this selection (e.g. another --limit)
+            continue
         error = call.get("error_kind")
-        case = cases[call["case_id"]]
         text = call.get("text") or ""
         scores = {
             s.name: (None if error else s(text, case.expected).value) for s in scorers
@@ -139,44 +141,45 @@ async def run_eval(
             for case in cases
             for repeat in range(request.repeats)
         ]
-        store = Store(config.store)
-        store.migrate()
-        run_id = request.run_id or new_run_id(prompt.spec.name)
-        _check_resume(store, run_id, provider.ref, prompt.ref)
-        store.start_run(
-            run_id, kind="eval", model_ref=provider.ref, prompt_ref=prompt.ref,
-            dataset_ref=str(request.dataset),
-            params={**params.as_key_dict(), "repeats": request.repeats, "limit": request.limit},
-            config={"prompt_hash": prompt.content_hash, "scorers": list(request.scorers)},
-        )  # fmt: skip
-        runner = Runner(provider, store.sink(run_id), cache=store, config=config.runner,
-                        progress=progress or NoProgress())  # fmt: skip
-        try:
-            summary = await runner.run(run_id, specs)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            store.finish_run(run_id, "interrupted", {})
-            raise
+        with Store(config.store) as store:
+            run_id = request.run_id or new_run_id(prompt.spec.name)
+            _check_resume(store, run_id, provider.ref, prompt.ref, str(request.dataset))
+            store.start_run(
+                run_id, kind="eval", model_ref=provider.ref, prompt_ref=prompt.ref,
+                dataset_ref=str(request.dataset),
+                params={**params.as_key_dict(), "repeats": request.repeats, "limit": request.limit},
+                config={"prompt_hash": prompt.content_hash, "scorers": list(request.scorers)},
+            )  # fmt: skip
+            runner = Runner(provider, store, cache=store, config=config.runner,
+                            progress=progress or NoProgress())  # fmt: skip
+            try:
+                summary = await runner.run(run_id, specs)
+            except BaseException:
+                store.finish_run(run_id, "interrupted", {})
+                raise
+            rows = score_calls(store.run_calls(run_id).to_pylist(), {c.id: c for c in cases}, scorers)
+            store.write_scores(
+                ScoreRow(run_id, r.case_id, r.repeat, s.name, r.scores[s.name], scorer_version=s.version)
+                for r in rows
+                for s in scorers
+            )
+            error_share = sum(r.error is not None for r in rows) / max(len(rows), 1)
+            status = "failed" if error_share > config.max_error_share else "finished"
+            means = _means(rows, scorers)
+            store.finish_run(run_id, status, {"scorer_means": means, "error_share": error_share})
     finally:
         await provider.aclose()
-    by_id = {case.id: case for case in cases}
-    rows = score_calls(store.run_calls(run_id), by_id, scorers)
-    store.write_scores(
-        run_id,
-        [(r.case_id, r.repeat, s.name, s.version, r.scores[s.name]) for r in rows for s in scorers],
-    )
-    error_share = sum(r.error is not None for r in rows) / max(len(rows), 1)
-    status = "failed" if error_share > config.max_error_share else "finished"
-    means = _means(rows, scorers)
-    store.finish_run(run_id, status, {"scorer_means": means, "error_share": error_share})
     return EvalReport(run_id, prompt.ref, provider.ref, status, summary, rows, means, error_share)
 
 
-def _check_resume(store: Store, run_id: str, model_ref: str, prompt_ref: str) -> None:
+def _check_resume(store: Store, run_id: str, model_ref: str, prompt_ref: str, dataset: str) -> None:
+    """A resumed run must use the prompt, model and dataset it was started with."""
     run = store.get_run(run_id)
     if run is None:
         return
-    if run.model_ref != model_ref or run.prompt_ref != prompt_ref:
+    if (run.model_ref, run.prompt_ref, run.dataset_ref) != (model_ref, prompt_ref, dataset):
         raise ConfigError(
-            f"run {run_id!r} was started with {run.prompt_ref} on {run.model_ref}; "
-            f"resume it with the same prompt and model, or choose another --run-id"
+            f"run {run_id!r} was started with {run.prompt_ref} on {run.model_ref} over "
+            f"{run.dataset_ref}; resume it with the same prompt, model and dataset, or choose "
+            "another --run-id"
         )

@@ -16,12 +16,12 @@ def eval_table(report: EvalReport) -> Table:
     """A table of every call with its scores, and a caption with the run's totals."""
     scorer_names = list(report.scorer_means)
     table = Table(title=f"{report.prompt_ref} on {report.model_ref}  (run {report.run_id})")
-    table.add_column("case")
-    table.add_column("output")
+    table.add_column("case", no_wrap=True)
+    table.add_column("output", no_wrap=True, overflow="ellipsis", ratio=1, min_width=20)
     for name in scorer_names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for column in ("latency s", "tokens in/out", "cost $"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for row in report.rows:
         case = row.case_id if row.repeat == 0 else f"{row.case_id}#{row.repeat}"
         output = f"[red]{_short(row.error)}[/]" if row.error else _short(row.output)
