@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -37,8 +39,20 @@ class LocalModelSettings(_Strict):
     timeout_s: float = Field(default=300.0, gt=0)
 
 
+_DEFAULT_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai-compatible": "EVALMON_OPENAI_COMPATIBLE_API_KEY",
+    "openai_compatible": "EVALMON_OPENAI_COMPATIBLE_API_KEY",
+}
+
+
 class ProvidersConfig(_Strict):
-    """Settings of every provider, keyed as in model strings."""
+    """Settings of every provider, keyed as in model strings.
+
+    A provider's table may set only some fields (``[providers.openai] base_url = ...``);
+    ``api_key_env`` then keeps the provider's default variable.
+    """
 
     openai: ProviderSettings = ProviderSettings(api_key_env="OPENAI_API_KEY")
     anthropic: ProviderSettings = ProviderSettings(api_key_env="ANTHROPIC_API_KEY")
@@ -49,6 +63,19 @@ class ProvidersConfig(_Strict):
     local: LocalModelSettings = LocalModelSettings()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_key_env(cls, data: Any) -> Any:
+        """Fill in the default ``api_key_env`` of a provider table that leaves it out."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, env_var in _DEFAULT_KEY_ENV.items():
+            section = filled.get(name)
+            if isinstance(section, dict) and "api_key_env" not in section:
+                filled[name] = {**section, "api_key_env": env_var}
+        return filled
 
 
 class RunnerConfig(_Strict):

@@ -39,23 +39,27 @@ def load_cases(path: Path, *, limit: int | None = None) -> list[Case]:
         raise ConfigError(f"{path}: dataset file not found")
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            text = line.strip()
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:  # a byte-order mark (some Windows editors write one) is not part of the data
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path}:{lineno}: not UTF-8 text: {exc.reason}") from None
             if not text or text.startswith("#"):
                 continue
             try:
                 case = Case.model_validate(json.loads(text))
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                raise ConfigError(
+                    f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
+                ) from None
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "case"
                 raise ConfigError(f"{path}:{lineno}: {where}: {first['msg']}") from None
             if case.id in seen:
-                raise ConfigError(
-                    f"{path}:{lineno}: duplicate case id {case.id!r} (first on line {seen[case.id]})"
-                )
+                first = seen[case.id]
+                raise ConfigError(f"{path}:{lineno}: duplicate case id {case.id!r} (first on line {first})")
             seen[case.id] = lineno
             cases.append(case)
             if limit is not None and len(cases) >= limit:

@@ -9,12 +9,15 @@ from typing import Any, Literal
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 from pydantic import BaseModel, ConfigDict, Field
 
-from evals._yaml import load_yaml_model
+from evals._yaml import load_yaml_model, source_line
 from evals.providers import ConfigError, GenerateParams, Message
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+_ENV = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+)
 
 
 class PromptParams(BaseModel):
@@ -67,24 +70,46 @@ class Prompt:
     """A loaded, checked prompt: render it with inputs to get chat messages."""
 
     def __init__(self, spec: PromptFile, path: Path) -> None:
-        """Compile the templates and check the declared variables against the used ones."""
+        """Compile the templates and check the declared variables against the used ones.
+
+        Raises:
+            ConfigError: ``FILE:LINE`` of a template syntax error, of a template using an
+                undeclared variable, or of a declared variable no template uses.
+        """
         self.spec = spec
         self.path = path
         self._templates = []
-        used: set[str] = set()
+        asts = []
         for index, message in enumerate(spec.messages):
             try:
-                used |= jinja2.meta.find_undeclared_variables(_ENV.parse(message.content))
+                asts.append(_ENV.parse(message.content))
                 self._templates.append(_ENV.from_string(message.content))
             except jinja2.TemplateSyntaxError as exc:
-                raise ConfigError(
-                    f"{path}: messages[{index}] line {exc.lineno} of the template: {exc.message}"
-                ) from None
+                where = self._where(("messages", index, "content"), exc.lineno)
+                raise ConfigError(f"{where}: messages[{index}].content: {exc.message}") from None
         declared = set(spec.variables)
-        if undeclared := sorted(used - declared):
-            raise ConfigError(f"{path}: template uses undeclared variables: {', '.join(undeclared)}")
-        if unused := sorted(declared - used):
-            raise ConfigError(f"{path}: declared variables never used: {', '.join(unused)}")
+        used: set[str] = set()
+        for index, ast in enumerate(asts):
+            names = jinja2.meta.find_undeclared_variables(ast)
+            used |= names
+            if undeclared := sorted(names - declared):
+                lineno = min(
+                    (n.lineno for n in ast.find_all(jinja2.nodes.Name) if n.name in undeclared),
+                    default=1,
+                )
+                where = self._where(("messages", index, "content"), lineno)
+                raise ConfigError(
+                    f"{where}: messages[{index}].content uses undeclared variables: "
+                    f"{', '.join(undeclared)} (add them to variables)"
+                )
+        if unused := [name for name in spec.variables if name not in used]:
+            where = self._where(("variables", spec.variables.index(unused[0])))
+            raise ConfigError(f"{where}: declared variables never used: {', '.join(unused)}")
+
+    def _where(self, loc: tuple[int | str, ...], text_line: int = 1) -> str:
+        """``FILE:LINE`` of ``loc`` in the prompt file (``FILE`` alone when unknown)."""
+        line = source_line(self.path, loc, text_line)
+        return f"{self.path}:{line}" if line is not None else str(self.path)
 
     @property
     def ref(self) -> str:
@@ -99,18 +124,27 @@ class Prompt:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def render(self, inputs: dict[str, Any]) -> tuple[Message, ...]:
-        """Render the messages for one case.
+        """Render the messages for one case (extra inputs are ignored).
 
         Raises:
-            ConfigError: An input is missing or extra.
+            ConfigError: ``FILE:LINE``: an input is missing, or the templates fail on the
+                inputs given (a document without a ``title``, say).
         """
-        missing = sorted(set(self.spec.variables) - inputs.keys())
+        missing = [name for name in self.spec.variables if name not in inputs]
         if missing:
-            raise ConfigError(f"{self.path}: missing inputs for {self.ref}: {', '.join(missing)}")
-        return tuple(
-            Message(role=m.role, content=t.render(**inputs).strip())
-            for m, t in zip(self.spec.messages, self._templates, strict=True)
-        )
+            where = self._where(("variables", self.spec.variables.index(missing[0])))
+            raise ConfigError(f"{where}: missing inputs for {self.ref}: {', '.join(missing)}")
+        messages = []
+        for index, (m, t) in enumerate(zip(self.spec.messages, self._templates, strict=True)):
+            try:
+                content = t.render(**inputs).strip()
+            except (jinja2.TemplateError, TypeError, ValueError, LookupError, AttributeError) as e:
+                where = self._where(("messages", index, "content"))
+                raise ConfigError(
+                    f"{where}: messages[{index}].content cannot be rendered with these inputs: {e}"
+                ) from None
+            messages.append(Message(role=m.role, content=content))
+        return tuple(messages)
 
 
 def load_prompt(path: Path) -> Prompt:

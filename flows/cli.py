@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evals.providers import PROVIDERS, ConfigError, EvalmonError, ProviderError, create_provider
@@ -44,15 +45,26 @@ def _config(path: Path | None, store: Path | None = None) -> EvalmonConfig:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message quoting "[tool.evalmon]" or a model string must not read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 @app.command()
 def version() -> None:
     """Print evalmon's version and the versions of the stack it runs on."""
-    rows = [("evalmon", importlib.metadata.version("evalmon")), ("python", platform.python_version())]
-    for dist in ("openai", "anthropic", "duckdb", "prefect", "prometheus-client", "llama-cpp-python"):
+    rows = [
+        ("evalmon", importlib.metadata.version("evalmon")),
+        ("python", platform.python_version()),
+    ]
+    for dist in (
+        "openai",
+        "anthropic",
+        "duckdb",
+        "prefect",
+        "prometheus-client",
+        "llama-cpp-python",
+    ):
         try:
             rows.append((dist, importlib.metadata.version(dist)))
         except importlib.metadata.PackageNotFoundError:
@@ -64,7 +76,9 @@ def version() -> None:
 @app.command()
 def models(
     config_path: ConfigOption = None,
-    check: Annotated[bool, typer.Option(help="Call each configured provider to see it answers.")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Call each configured provider to see it answers.")
+    ] = False,
 ) -> None:
     """List the providers, whether they are configured, and (with --check) reachable."""
     try:
@@ -122,12 +136,16 @@ async def _reachable(ref: str, config: EvalmonConfig) -> str:
 def run(
     prompt: Annotated[Path, typer.Argument(help="Prompt YAML file.")],
     dataset: Annotated[Path, typer.Option("--dataset", "-d", help="JSONL dataset of cases.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model string, e.g. local:smollm2.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model string, e.g. local:smollm2.")
+    ] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id to create or resume.")] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Calls per case.")] = 1,
     limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N cases.")] = None,
     scorer: Annotated[list[str] | None, typer.Option(help="Scorer name (repeatable).")] = None,
-    min_score: Annotated[float | None, typer.Option(help="Fail (exit 1) when the first scorer's mean is below this.")] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Fail (exit 1) when the first scorer's mean is below this.")
+    ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Calls in flight at once.")] = None,
     store: Annotated[Path | None, typer.Option(help="DuckDB file (default from config).")] = None,
     config_path: ConfigOption = None,
@@ -179,5 +197,5 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # pragma: no cover - commands catch their own
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -7,9 +7,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from evals.config import ProvidersConfig, RunnerConfig
 from evals.providers import DEFAULT_MODEL, ConfigError
@@ -20,6 +20,13 @@ ENV_OVERRIDES = {
     "EVALMON_STORE": "store",
     "EVALMON_MODEL": "default_model",
 }
+
+
+def _check_price_key(key: str) -> str:
+    provider, _, model = key.partition(":")
+    if not provider or not model:
+        raise ValueError(f"price keys look like 'provider:model' (openai:gpt-4o), got {key!r}")
+    return key
 
 
 class EvalmonConfig(BaseModel):
@@ -41,7 +48,9 @@ class EvalmonConfig(BaseModel):
     default_model: str = DEFAULT_MODEL
     runner: RunnerConfig = RunnerConfig()
     providers: ProvidersConfig = ProvidersConfig()
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    prices: dict[Annotated[str, AfterValidator(_check_price_key)], ModelPrice] = Field(
+        default_factory=dict
+    )
     max_error_share: float = Field(default=0.05, ge=0, le=1)
     source: Path | None = Field(default=None, exclude=True)
 
@@ -69,12 +78,28 @@ def _find_line(text: str, loc: tuple[int | str, ...], table_prefix: tuple[str, .
     return 1
 
 
+_TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+
+
 def _read_file(path: Path) -> tuple[dict[str, Any], str, tuple[str, ...]]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text: {exc.reason}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        # Python 3.11's error has no line attribute; its message ends "(at line L, column C)".
+        message = str(exc)
+        match = _TOML_WHERE.search(message)
+        if match is None:
+            raise ConfigError(f"{path}: invalid TOML: {message}") from None
+        line = match.group(1) or str(max(text.count("\n") + (not text.endswith("\n")), 1))
+        column = f" (column {match.group(2)})" if match.group(2) else ""
+        raise ConfigError(
+            f"{path}:{line}: invalid TOML: {message[: match.start()]}{column}"
+        ) from None
     if path.name == "pyproject.toml":
         section = data.get("tool", {}).get("evalmon", {})
         return dict(section), text, ("tool", "evalmon")
@@ -122,7 +147,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         config = EvalmonConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(first["loc"])
+        loc = tuple(p for p in first["loc"] if p != "[key]")  # a bad dict key: point at it
         where = ".".join(str(p) for p in loc)
         if path is None:
             raise ConfigError(f"environment: {where}: {first['msg']}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,9 +88,7 @@ def score_calls(
             continue
         error = call.get("error_kind")
         text = call.get("text") or ""
-        scores = {
-            s.name: (None if error else s(text, case.expected).value) for s in scorers
-        }
+        scores = {s.name: (None if error else s(text, case.expected).value) for s in scorers}
         rows.append(
             CaseRow(
                 case_id=call["case_id"], repeat=int(call["repeat"]), output=text, scores=scores,
@@ -157,9 +154,13 @@ async def run_eval(
             except BaseException:
                 store.finish_run(run_id, "interrupted", {})
                 raise
-            rows = score_calls(store.run_calls(run_id).to_pylist(), {c.id: c for c in cases}, scorers)
+            rows = score_calls(
+                store.run_calls(run_id).to_pylist(), {c.id: c for c in cases}, scorers
+            )
             store.write_scores(
-                ScoreRow(run_id, r.case_id, r.repeat, s.name, r.scores[s.name], scorer_version=s.version)
+                ScoreRow(
+                    run_id, r.case_id, r.repeat, s.name, r.scores[s.name], scorer_version=s.version
+                )
                 for r in rows
                 for s in scorers
             )

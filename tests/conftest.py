@@ -31,13 +31,17 @@ def _is_loopback(address: Any) -> bool:
 
 def _guarded_connect(self: socket.socket, address: Any) -> None:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may not reach the network: {address!r} is not loopback")
+        raise ConnectionRefusedError(
+            f"tests may not reach the network: {address!r} is not loopback"
+        )
     _real_connect(self, address)
 
 
 def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may not reach the network: {address!r} is not loopback")
+        raise ConnectionRefusedError(
+            f"tests may not reach the network: {address!r} is not loopback"
+        )
     return _real_connect_ex(self, address)
 
 

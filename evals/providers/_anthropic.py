@@ -77,7 +77,9 @@ class AnthropicProvider:
             "messages": [m.as_dict() for m in messages if m.role != "system"],
         }
         if params.json_schema is not None:
-            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": params.json_schema}}
+            kwargs["output_config"] = {
+                "format": {"type": "json_schema", "schema": params.json_schema}
+            }
         elif params.json_output:
             system_parts.append(json_instruction(None))
         if system_parts:
@@ -119,8 +121,10 @@ class AnthropicProvider:
         )
 
     async def check(self) -> None:
-        """List models to prove the endpoint answers; only a failure to connect or to
-        authenticate is an error (some compatible servers don't list models).
+        """List models to prove the endpoint answers.
+
+        Only a failure to connect or to authenticate is an error: some compatible servers
+        don't list models.
         """
         try:
             await self._client.models.list(limit=1)

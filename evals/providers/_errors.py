@@ -21,8 +21,23 @@ _SECRET_PATTERNS = (
 )
 
 
+# The API keys evalmon has read, redacted by value: keys of OpenAI-compatible servers need
+# not look like ``sk-...``, and a server may echo a key back in an error message.
+_KNOWN_SECRETS: set[str] = set()
+_MIN_SECRET_LEN = 8
+
+
+def register_secret(value: str) -> None:
+    """Make :func:`redact_secrets` remove ``value`` wherever it appears (ignored if short)."""
+    if len(value) >= _MIN_SECRET_LEN:
+        _KNOWN_SECRETS.add(value)
+
+
 def redact_secrets(text: str) -> str:
-    """Remove anything that looks like an API key from ``text``."""
+    """Remove every registered key and anything that looks like an API key from ``text``."""
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     for pattern in _SECRET_PATTERNS:
         if pattern.groups >= 3:
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}[redacted]", text)

@@ -65,7 +65,9 @@ class FallbackProvider:
                     attempts=attempts, extra={**result.extra, "fallback_errors": failures}
                 )
             failures.append(f"{member.ref}: {result.error.kind}")
-            error = ProviderError(result.error.kind, result.error.message, status=result.error.status)
+            error = ProviderError(
+                result.error.kind, result.error.message, status=result.error.status
+            )
             if not error.is_outage:
                 raise ProviderError(
                     error.kind, f"{member.ref}: {error}", status=error.status,

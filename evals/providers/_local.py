@@ -45,7 +45,9 @@ def find_model_file(name: str) -> Path:
         ) from None
     path = Path(str(dist.locate_file(rel_path)))
     if not path.is_file():
-        raise ConfigError(f"{dist_name} is installed but {path} is missing; reinstall: {INSTALL_HINT}")
+        raise ConfigError(
+            f"{dist_name} is installed but {path} is missing; reinstall: {INSTALL_HINT}"
+        )
     return path
 
 
@@ -90,7 +92,7 @@ class LlamaServer:
         self.startup_timeout_s = startup_timeout_s
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
 
     @property
     def base_url(self) -> str:
@@ -103,8 +105,22 @@ class LlamaServer:
         Raises:
             ConfigError: llama-cpp-python is missing, or the server did not come up.
         """
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it (see :meth:`wait_ready`).
+
+        Call it from a thread that lives as long as the server is used: Linux delivers the
+        parent-death signal when the *thread* that started the child exits.
+
+        Raises:
+            ConfigError: llama-cpp-python is missing.
+        """
         if importlib.util.find_spec("llama_cpp") is None:
-            raise ConfigError(f"local models need llama-cpp-python; install it with: {INSTALL_HINT}")
+            raise ConfigError(
+                f"local models need llama-cpp-python; install it with: {INSTALL_HINT}"
+            )
         self.port = _free_port()
         cmd = [
             sys.executable, "-m", "llama_cpp.server",
@@ -119,9 +135,13 @@ class LlamaServer:
             cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )  # fmt: skip
-        self._wait_healthy()
 
-    def _wait_healthy(self) -> None:
+    def wait_ready(self) -> None:
+        """Wait until the launched server answers ``/v1/models``.
+
+        Raises:
+            ConfigError: The server exited or did not answer within ``startup_timeout_s``.
+        """
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
@@ -211,7 +231,11 @@ class LocalProvider:
         """Start the server now rather than on the first call."""
         async with self._lock:
             if self._inner is None:
-                await asyncio.to_thread(self._server.start)
+                # Launch from the event loop's thread, not a worker thread: the server gets
+                # SIGTERM when its launching thread exits (PR_SET_PDEATHSIG), and executor
+                # threads end with the loop that owns them, long before the process does.
+                self._server.launch()
+                await asyncio.to_thread(self._server.wait_ready)
                 self._inner = OpenAIProvider(
                     provider="local", model=self._name, api_key="local", ref_name=self._name,
                     base_url=self._server.base_url, timeout_s=self._timeout_s,

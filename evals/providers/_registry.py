@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evals.config import ProvidersConfig
-from evals.providers._errors import ConfigError
+from evals.providers._errors import ConfigError, register_secret
 from evals.providers._retry import RetryPolicy
 from evals.providers._types import PriceLookup, Provider
 
@@ -104,6 +104,8 @@ def _api_key(env_var: str, provider: str, env: Mapping[str, str], required: bool
     key = env.get(env_var, "")
     if not key and required:
         raise ConfigError(f"{provider} needs an API key: set {env_var} in the environment")
+    if key:
+        register_secret(key)
     return key or "not-needed"
 
 

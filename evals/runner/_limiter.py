@@ -17,11 +17,15 @@ INCREASE_PER_S = 0.08
 CUT_COOLDOWN_S = 0.5
 # The learned rate never falls below this share of the best second seen in the run.
 FLOOR_SHARE_OF_PEAK = 0.25
-# A cut is judged after this many attempts: if the share of 429s did not fall below this
-# share of what it was, slowing down did not help (the 429s don't depend on our rate), so the
-# cut is undone; after two such cuts the limiter stops cutting and relies on Retry-After.
-JUDGE_AFTER_ATTEMPTS = 10
-INEFFECTIVE_SHARE = 0.8
+# A cut is judged on the attempts right after it: if their share of 429s did not fall below
+# this share of the last second's before the cut, slowing down did not help (the 429s don't
+# depend on our rate), so the cut is undone; after two such cuts the limiter stops cutting
+# and leaves 429s to Retry-After and the retries.
+JUDGE_AFTER_ATTEMPTS = 40
+INEFFECTIVE_SHARE = 0.5
+# Cuts made when under this share of the last second's attempts were 429s are kept unjudged:
+# a few 429s at the edge of a rate limit are exactly what a cut is for.
+MIN_SHARE_TO_JUDGE = 0.05
 MIN_RATE_PER_S = 0.05
 WINDOW_S = 1.0
 
@@ -81,6 +85,7 @@ class AdaptiveLimiter:
         self._last_cut = float("-inf")
         self._last_growth = time.monotonic()
         self._successes: deque[float] = deque()
+        self._recent: deque[tuple[float, bool]] = deque()  # (time, was a 429) of attempts
         self._peak_per_s = 0
         self._rate_limited = 0
         self._cuts = 0
@@ -89,6 +94,7 @@ class AdaptiveLimiter:
         self._attempts_since_cut = 0
         self._limited_since_cut = 0
         self._share_at_cut = 0.0
+        self._judged = True
         self._rate_before_cut: float | None = None
 
     @property
@@ -120,34 +126,47 @@ class AdaptiveLimiter:
         """Free the slot and learn from how the attempt ended."""
         self._slots.release()
         now = time.monotonic()
-        self._attempts_since_cut += 1
+        limited = error is not None and error.kind == "rate_limited"
+        self._recent.append((now, limited))
+        issued = permit.issued_at if isinstance(permit, Permit) else now
+        if issued > self._last_cut:  # attempts admitted before the cut don't judge it
+            self._attempts_since_cut += 1
+            self._limited_since_cut += limited
         if error is None:
             self._successes.append(now)
             self._peak_per_s = max(self._peak_per_s, self._recent_successes(now))
+        if not self._judged and self._attempts_since_cut >= JUDGE_AFTER_ATTEMPTS:
+            self._judge(now)
+        if not limited:
             return
-        if error.kind != "rate_limited":
-            return
+        assert error is not None
         self._rate_limited += 1
-        self._limited_since_cut += 1
         retry_after = error.retry_after_s or 0.0
         self._pause_until = max(self._pause_until, now + retry_after)
-        if not self._adaptive or now - self._last_cut < max(CUT_COOLDOWN_S, retry_after):
-            return
-        if self._cuts and self._attempts_since_cut >= JUDGE_AFTER_ATTEMPTS:
-            share = self._limited_since_cut / self._attempts_since_cut
-            if share >= INEFFECTIVE_SHARE * self._share_at_cut:
-                self._undo_cut(now)
-                return
-        self._ineffective_in_a_row = 0
-        self._cut(now)
+        if (
+            self._adaptive
+            and self._judged
+            and now - self._last_cut >= max(CUT_COOLDOWN_S, retry_after)
+        ):
+            self._cut(now)
+
+    def _judge(self, now: float) -> None:
+        """Did the last cut lower the share of 429s? If not, undo it."""
+        self._judged = True
+        share = self._limited_since_cut / self._attempts_since_cut
+        if (
+            self._share_at_cut >= MIN_SHARE_TO_JUDGE
+            and share >= INEFFECTIVE_SHARE * self._share_at_cut
+        ):
+            self._undo_cut(now)
+        else:
+            self._ineffective_in_a_row = 0
 
     def _undo_cut(self, now: float) -> None:
         """Slowing down did not reduce the 429s: restore the rate before the last cut."""
         self._rate = self._rate_before_cut
         self._undone += 1
         self._ineffective_in_a_row += 1
-        self._last_cut = now
-        self._attempts_since_cut = self._limited_since_cut = 0
         if self._ineffective_in_a_row >= 2:
             self._adaptive = False  # 429s here don't depend on our rate: retries handle them
 
@@ -157,12 +176,19 @@ class AdaptiveLimiter:
             self._successes.popleft()
         return len(self._successes)
 
+    def _recent_share_limited(self, now: float) -> float:
+        """Share of the last second's attempts that were answered 429."""
+        while self._recent and self._recent[0][0] < now - WINDOW_S:
+            self._recent.popleft()
+        return sum(limited for _, limited in self._recent) / max(len(self._recent), 1)
+
     def _cut(self, now: float) -> None:
         recent = self._recent_successes(now) / WINDOW_S
         base = recent if self._rate is None else min(self._rate, recent)
         floor = max(MIN_RATE_PER_S, FLOOR_SHARE_OF_PEAK * self._peak_per_s / WINDOW_S)
-        self._share_at_cut = self._limited_since_cut / max(self._attempts_since_cut, 1)
+        self._share_at_cut = self._recent_share_limited(now)
         self._rate_before_cut = self._rate
+        self._judged = False
         self._rate = max(floor, base * DECREASE_FACTOR)
         self._attempts_since_cut = self._limited_since_cut = 0
         self._last_cut = now

@@ -142,7 +142,9 @@ class Runner:
                 hit = hits.get(key)
                 if hit is not None:
                     now = datetime.now(UTC)
-                    self._finish(CallRecord(run_id, spec.case_id, spec.repeat, key, hit, now, now), counts)
+                    self._finish(
+                        CallRecord(run_id, spec.case_id, spec.repeat, key, hit, now, now), counts
+                    )
                 else:
                     await queue.put((spec, key))
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from evals.config import ProviderSettings, ProvidersConfig
+from evals.config import ProvidersConfig, ProviderSettings
 from evals.providers import (
     ConfigError,
     GenerateParams,
@@ -55,12 +55,16 @@ async def openai_provider(fake_llm: FakeLLMServer, keys: None) -> AsyncIterator[
 
 @pytest.fixture
 async def anthropic_provider(fake_llm: FakeLLMServer, keys: None) -> AsyncIterator[Provider]:
-    provider = create_provider("anthropic:claude-sonnet-4-5", settings_for(fake_llm), pricing=FlatPrice())
+    provider = create_provider(
+        "anthropic:claude-sonnet-4-5", settings_for(fake_llm), pricing=FlatPrice()
+    )
     yield provider
     await provider.aclose()
 
 
-async def test_openai_call_records_everything(openai_provider: Provider, fake_llm: FakeLLMServer) -> None:
+async def test_openai_call_records_everything(
+    openai_provider: Provider, fake_llm: FakeLLMServer
+) -> None:
     fake_llm.enqueue("Paris", model="gpt-4o-2024-08-06", input_tokens=1200, output_tokens=300)
     result = await openai_provider.generate(QUESTION, GenerateParams(temperature=0, max_tokens=50))
     assert result.ok and result.text == "Paris"
@@ -77,8 +81,14 @@ async def test_openai_call_records_everything(openai_provider: Provider, fake_ll
     assert body["temperature"] == 0 and body["max_tokens"] == 50
 
 
-async def test_openai_json_schema_and_logprobs(openai_provider: Provider, fake_llm: FakeLLMServer) -> None:
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+async def test_openai_json_schema_and_logprobs(
+    openai_provider: Provider, fake_llm: FakeLLMServer
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+    }
     fake_llm.enqueue('{"answer": "Paris"}', logprobs=[-0.1, -0.2])
     params = GenerateParams(json_schema=schema, logprobs=True)
     result = await openai_provider.generate(QUESTION, params)
@@ -141,7 +151,9 @@ async def test_timeout_is_an_error_not_a_hang(fake_llm: FakeLLMServer, keys: Non
     assert caught.value.kind == "timeout"
 
 
-async def test_retries_recover_and_count_attempts(openai_provider: Provider, fake_llm: FakeLLMServer) -> None:
+async def test_retries_recover_and_count_attempts(
+    openai_provider: Provider, fake_llm: FakeLLMServer
+) -> None:
     fake_llm.enqueue_fault("500")
     fake_llm.enqueue_fault("429", retry_after_s=0.05)
     fake_llm.enqueue("Paris")
@@ -151,7 +163,9 @@ async def test_retries_recover_and_count_attempts(openai_provider: Provider, fak
     assert fake_llm.stats()["requests_total"] == 3
 
 
-async def test_retries_stop_at_the_limit(openai_provider: Provider, fake_llm: FakeLLMServer) -> None:
+async def test_retries_stop_at_the_limit(
+    openai_provider: Provider, fake_llm: FakeLLMServer
+) -> None:
     for _ in range(10):
         fake_llm.enqueue_fault("503")
     result = await call_with_retries(openai_provider, QUESTION, GenerateParams(), FAST)
@@ -161,7 +175,9 @@ async def test_retries_stop_at_the_limit(openai_provider: Provider, fake_llm: Fa
     assert fake_llm.stats()["requests_total"] == FAST.max_retries + 1
 
 
-async def test_bad_request_is_not_retried(openai_provider: Provider, fake_llm: FakeLLMServer) -> None:
+async def test_bad_request_is_not_retried(
+    openai_provider: Provider, fake_llm: FakeLLMServer
+) -> None:
     fake_llm.enqueue_fault("400", message="max_tokens is too large")
     result = await call_with_retries(openai_provider, QUESTION, GenerateParams(), FAST)
     assert result.error is not None and result.error.kind == "bad_request"
@@ -195,7 +211,9 @@ async def test_fallback_does_not_switch_on_bad_request(
 
 
 async def test_fallback_model_string(fake_llm: FakeLLMServer, keys: None) -> None:
-    chain = create_provider("fallback:anthropic:claude-sonnet-4-5,openai:gpt-4o", settings_for(fake_llm))
+    chain = create_provider(
+        "fallback:anthropic:claude-sonnet-4-5,openai:gpt-4o", settings_for(fake_llm)
+    )
     assert chain.ref == "fallback:anthropic:claude-sonnet-4-5,openai:gpt-4o"
     fake_llm.enqueue("hi", api="anthropic")
     result = await chain.generate(QUESTION, GenerateParams())
@@ -223,7 +241,9 @@ async def test_check_reports_an_unreachable_endpoint() -> None:
 
 
 def test_unknown_provider_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown provider 'gemini'.*openai:gpt-4o-mini.*local:smollm2"):
+    with pytest.raises(
+        ConfigError, match=r"unknown provider 'gemini'.*openai:gpt-4o-mini.*local:smollm2"
+    ):
         parse_model_ref("gemini:pro")
 
 

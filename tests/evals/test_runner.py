@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from evals.config import ProviderSettings, ProvidersConfig, RunnerConfig
+from evals.config import ProvidersConfig, ProviderSettings, RunnerConfig
 from evals.providers import CallResult, GenerateParams, Message, ProviderError, create_provider
 from evals.runner import AdaptiveLimiter, CallRecord, CallSpec, Runner
 from tests.fakeserver import FakeLLMServer
@@ -18,7 +18,9 @@ from tests.fakeserver import FakeLLMServer
 class MemorySink:
     """Test double for the store: keeps records in a list, serves a dict as the cache."""
 
-    def __init__(self, done: set[str] | None = None, cache: dict[str, CallResult] | None = None) -> None:
+    def __init__(
+        self, done: set[str] | None = None, cache: dict[str, CallResult] | None = None
+    ) -> None:
         self.records: list[CallRecord] = []
         self.done = done or set()
         self.cache = cache or {}
@@ -49,12 +51,16 @@ def specs(n: int, repeats: int = 1) -> list[CallSpec]:
 
 def provider_for(server: FakeLLMServer, timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
     settings = ProvidersConfig(
-        openai=ProviderSettings(api_key_env="OPENAI_API_KEY", base_url=server.openai_base_url, timeout_s=timeout_s)
+        openai=ProviderSettings(
+            api_key_env="OPENAI_API_KEY", base_url=server.openai_base_url, timeout_s=timeout_s
+        )
     )
     return create_provider("openai:gpt-4o-mini", settings, env={"OPENAI_API_KEY": "sk-test"})
 
 
-FAST = RunnerConfig(concurrency=16, max_retries=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
+FAST = RunnerConfig(
+    concurrency=16, max_retries=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2.0
+)
 
 
 async def test_every_call_is_recorded_once(fake_llm: FakeLLMServer) -> None:
@@ -87,10 +93,16 @@ async def test_client_side_request_rate_limit(fake_llm: FakeLLMServer) -> None:
 
 
 async def test_fault_mix_loses_and_duplicates_nothing(fake_llm: FakeLLMServer) -> None:
-    fake_llm.set_faults(p_429=0.20, p_500=0.05, p_timeout=0.02, retry_after_s=0.02, hang_s=1.5, seed=11)
-    config = RunnerConfig(concurrency=32, max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=0.5)
+    fake_llm.set_faults(
+        p_429=0.20, p_500=0.05, p_timeout=0.02, retry_after_s=0.02, hang_s=1.5, seed=11
+    )
+    config = RunnerConfig(
+        concurrency=32, max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=0.5
+    )
     sink = MemorySink()
-    summary = await Runner(provider_for(fake_llm, timeout_s=0.5), sink, config=config, seed=1).run("r", specs(500))
+    summary = await Runner(provider_for(fake_llm, timeout_s=0.5), sink, config=config, seed=1).run(
+        "r", specs(500)
+    )
     counts = Counter(r.call_key for r in sink.records)
     assert len(counts) == 500 and max(counts.values()) == 1  # none lost, none duplicated
     for record in sink.records:
@@ -110,9 +122,13 @@ async def test_cache_hits_make_no_calls_and_cost_nothing(fake_llm: FakeLLMServer
     first = MemorySink()
     runner = Runner(provider_for(fake_llm), first, cache=first, config=FAST)
     await runner.run("a", specs(10))
-    cache = {r.cache_key: r.result.replace(cached=True, attempts=0, cost_usd=0.0) for r in first.records}
+    cache = {
+        r.cache_key: r.result.replace(cached=True, attempts=0, cost_usd=0.0) for r in first.records
+    }
     second = MemorySink(cache=cache)
-    summary = await Runner(provider_for(fake_llm), second, cache=second, config=FAST).run("b", specs(10))
+    summary = await Runner(provider_for(fake_llm), second, cache=second, config=FAST).run(
+        "b", specs(10)
+    )
     assert summary.cached == 10 and summary.called == 0 and summary.cost_usd == 0
     assert fake_llm.stats()["requests_total"] == 10  # only the first run called
     assert all(r.result.cached for r in second.records)
@@ -120,7 +136,9 @@ async def test_cache_hits_make_no_calls_and_cost_nothing(fake_llm: FakeLLMServer
 
 async def test_cache_key_covers_model_params_messages_and_repeat(fake_llm: FakeLLMServer) -> None:
     sink = MemorySink()
-    await Runner(provider_for(fake_llm), sink, cache=sink, config=FAST).run("a", specs(3, repeats=2))
+    await Runner(provider_for(fake_llm), sink, cache=sink, config=FAST).run(
+        "a", specs(3, repeats=2)
+    )
     assert len({r.cache_key for r in sink.records}) == 6
 
 
@@ -164,7 +182,9 @@ async def test_limiter_backs_off_on_429_and_recovers() -> None:
     assert grown is None or grown > cut_rate
 
 
-async def test_adaptive_runner_keeps_429s_rare_under_a_server_rate_limit(fake_llm: FakeLLMServer) -> None:
+async def test_adaptive_runner_keeps_429s_rare_under_a_server_rate_limit(
+    fake_llm: FakeLLMServer,
+) -> None:
     fake_llm.set_faults(rate_limit_rps=40.0, rate_limit_burst=10.0)
     config = RunnerConfig(concurrency=16, max_retries=8, backoff_base_s=0.05, timeout_s=2.0)
     sink = MemorySink()
@@ -188,7 +208,9 @@ async def test_timeout_per_call_is_enforced(fake_llm: FakeLLMServer) -> None:
 async def test_cancelled_run_still_flushes(fake_llm: FakeLLMServer) -> None:
     fake_llm.set_faults(latency_s=0.2)
     sink = MemorySink()
-    task = asyncio.create_task(Runner(provider_for(fake_llm), sink, config=FAST).run("r", specs(64)))
+    task = asyncio.create_task(
+        Runner(provider_for(fake_llm), sink, config=FAST).run("r", specs(64))
+    )
     await asyncio.sleep(0.5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

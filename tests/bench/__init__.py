@@ -1,0 +1,1 @@
+"""Benchmarks of the runner against the loopback fake server (``make bench``)."""

@@ -1,0 +1,91 @@
+"""``python -m tests.bench``: run the runner benchmarks and print their ratios.
+
+Each scenario runs in a fresh interpreter (so peak memory is the scenario's own and the
+figures don't depend on the order), against the fake server in a separate process.
+Targets (issue #2): latency-bound within 1.15x of ideal; rate-limited within 1.2x of ideal
+with under 10% of requests answered 429; a cached re-run makes 0 provider calls; a
+100,000-call run stays under 600 MB peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from typing import Any
+
+SCENARIOS = ("latency", "rate", "cache", "memory")
+
+
+def _child(name: str) -> dict[str, Any]:
+    from tests.bench import _scenarios as sc
+
+    if name == "latency":
+        results = [sc.latency_bound()]
+    elif name == "rate":
+        results = [sc.rate_limited()]
+    elif name == "cache":
+        results = list(sc.cache_rerun())
+    else:
+        results = [sc.memory()]
+    return {
+        "results": [{**asdict(r), "ratio": r.ratio, "summary": asdict(r.summary)} for r in results]
+    }
+
+
+def _print(name: str, data: dict[str, Any]) -> bool:
+    ok = True
+    for r in data["results"]:
+        s = r["summary"]
+        line = f"{r['name']:<14} wall {r['wall_s']:7.2f} s"
+        if r["ratio"] is not None:
+            line += f"  ideal {r['ideal_s']:6.2f} s  ratio {r['ratio']:.3f}x"
+        line += f"  calls {s['total']} (called {s['called']}, cached {s['cached']}, errors {s['errors']})"
+        line += f"  server requests {r['server_requests']}"
+        if name == "rate":
+            share = r["server_429"] / max(r["server_requests"], 1)
+            line += f"  429s {r['server_429']} ({share:.1%})"
+            ok &= r["ratio"] <= 1.2 and share < 0.10
+        if name == "latency":
+            ok &= r["ratio"] <= 1.15
+        if r["name"] == "cache-second":
+            ok &= r["server_requests"] == 0 and s["called"] == 0
+        if r["peak_rss_mb"] is not None:
+            line += f"  peak RSS {r['peak_rss_mb']:.0f} MB"
+            ok &= r["peak_rss_mb"] < 600
+        ok &= s["errors"] == 0
+        print(line, flush=True)
+    return ok
+
+
+def main() -> int:
+    """Run the chosen scenarios, each in its own interpreter; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument(
+        "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child)))
+        return 0
+    if unknown := set(args.scenarios) - set(SCENARIOS):
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    all_ok = True
+    for name in args.scenarios or SCENARIOS:
+        proc = subprocess.run([sys.executable, "-m", "tests.bench", "--child", name],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            print(f"{name}: failed\n{proc.stderr[-2000:]}", flush=True)
+            all_ok = False
+            continue
+        ok = _print(name, json.loads(proc.stdout.strip().splitlines()[-1]))
+        all_ok &= ok
+    print("all targets met" if all_ok else "some targets missed")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Benchmark scenarios: each runs the real runner and DuckDB store against the fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evals.config import RunnerConfig
+from evals.providers import GenerateParams, Message, create_provider
+from evals.runner import CallSpec, Runner, RunSummary
+from metrics.store import Store
+from tests.fakeserver import FakeLLMServerProcess
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark's figures."""
+
+    name: str
+    wall_s: float
+    ideal_s: float | None
+    summary: RunSummary
+    server_requests: int
+    server_429: int
+    peak_rss_mb: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """Wall time over the ideal."""
+        return self.wall_s / self.ideal_s if self.ideal_s else None
+
+
+def make_specs(n: int, tag: str = "") -> list[CallSpec]:
+    """``n`` distinct one-message calls."""
+    params = GenerateParams(max_tokens=16)
+    return [
+        CallSpec(f"c{i}", 0, (Message("user", f"{tag}question number {i}"),), params)
+        for i in range(n)
+    ]
+
+
+async def _run(
+    url: str, store: Store, run_id: str, specs: list[CallSpec], concurrency: int
+) -> tuple[float, RunSummary]:
+    provider = create_provider(f"openai-compatible:bench@{url}")
+    runner = Runner(
+        provider, store, cache=store, config=RunnerConfig(concurrency=concurrency, timeout_s=30.0)
+    )
+    try:
+        started = time.perf_counter()
+        summary = await runner.run(run_id, specs)
+        return time.perf_counter() - started, summary
+    finally:
+        await provider.aclose()
+
+
+def _run_on_server(name: str, server: FakeLLMServerProcess, specs: list[CallSpec], concurrency: int,
+                   ideal_s: float | None, store: Store) -> Measurement:  # fmt: skip
+    before = server.stats()
+    wall, summary = asyncio.run(_run(server.openai_base_url, store, name, specs, concurrency))
+    after = server.stats()
+    requests = after["requests_total"] - before["requests_total"]
+    limited = after["by_status"].get(429, 0) - before["by_status"].get(429, 0)
+    return Measurement(name, wall, ideal_s, summary, requests, limited)
+
+
+@contextlib.contextmanager
+def _bench_env(**server_faults: Any) -> Iterator[tuple[FakeLLMServerProcess, Store]]:
+    """A fake server in its own process and a fresh DuckDB store in a temporary folder."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeLLMServerProcess(**server_faults) as server,
+        Store(Path(tmp) / "bench.duckdb") as store,
+    ):
+        store.migrate()
+        yield server, store
+
+
+def latency_bound(calls: int = 5000, latency_s: float = 0.1, concurrency: int = 64) -> Measurement:
+    """Many calls, each ``latency_s`` long: the runner must keep ``concurrency`` in flight."""
+    with _bench_env(latency_s=latency_s) as (server, store):
+        ideal = calls * latency_s / concurrency
+        return _run_on_server("latency-bound", server, make_specs(calls), concurrency, ideal, store)
+
+
+def rate_limited(calls: int = 1000, rps: float = 50.0, concurrency: int = 32) -> Measurement:
+    """A server that allows ``rps`` requests/s and answers 429 with Retry-After beyond it."""
+    with _bench_env(rate_limit_rps=rps) as (server, store):
+        return _run_on_server(
+            "rate-limited", server, make_specs(calls), concurrency, calls / rps, store
+        )
+
+
+def cache_rerun(calls: int = 1000, concurrency: int = 32) -> tuple[Measurement, Measurement]:
+    """The same eval twice on one store: the second run must not call the provider."""
+    with _bench_env() as (server, store):
+        specs = make_specs(calls, tag="cache ")
+        first = _run_on_server("cache-first", server, specs, concurrency, None, store)
+        second = _run_on_server("cache-second", server, specs, concurrency, None, store)
+        return first, second
+
+
+def memory(calls: int = 100_000, concurrency: int = 64) -> Measurement:
+    """A long run with no latency; peak RSS of this process is what counts."""
+    with _bench_env() as (server, store):
+        result = _run_on_server("memory", server, make_specs(calls), concurrency, None, store)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return dataclasses.replace(result, peak_rss_mb=peak_mb)
