@@ -77,15 +77,15 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text: {exc.reason}") from None
+        at = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{at}: not UTF-8 text: {exc.reason}") from None
     try:
         data: Any = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        line = f"{mark.line + 1}" if mark is not None else "?"
-        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+        where = f"{mark.line + 1}" if mark is not None else "?"
+        raise ConfigError(f"{path}:{where}: invalid YAML: {exc.problem}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

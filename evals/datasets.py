@@ -58,8 +58,9 @@ def load_cases(path: Path, *, limit: int | None = None) -> list[Case]:
                 where = ".".join(str(p) for p in first["loc"]) or "case"
                 raise ConfigError(f"{path}:{lineno}: {where}: {first['msg']}") from None
             if case.id in seen:
-                first = seen[case.id]
-                raise ConfigError(f"{path}:{lineno}: duplicate case id {case.id!r} (first on line {first})")
+                first_line = seen[case.id]
+                message = f"duplicate case id {case.id!r} (first on line {first_line})"
+                raise ConfigError(f"{path}:{lineno}: {message}")
             seen[case.id] = lineno
             cases.append(case)
             if limit is not None and len(cases) >= limit:

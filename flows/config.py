@@ -85,8 +85,8 @@ def _read_file(path: Path) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text: {exc.reason}") from None
+        bad = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{bad}: not UTF-8 text: {exc.reason}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -95,10 +95,10 @@ def _read_file(path: Path) -> tuple[dict[str, Any], str, tuple[str, ...]]:
         match = _TOML_WHERE.search(message)
         if match is None:
             raise ConfigError(f"{path}: invalid TOML: {message}") from None
-        line = match.group(1) or str(max(text.count("\n") + (not text.endswith("\n")), 1))
+        at = match.group(1) or str(max(text.count("\n") + (not text.endswith("\n")), 1))
         column = f" (column {match.group(2)})" if match.group(2) else ""
         raise ConfigError(
-            f"{path}:{line}: invalid TOML: {message[: match.start()]}{column}"
+            f"{path}:{at}: invalid TOML: {message[: match.start()]}{column}"
         ) from None
     if path.name == "pyproject.toml":
         section = data.get("tool", {}).get("evalmon", {})
@@ -135,7 +135,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     if path is None:
         path = find_config_file(Path.cwd())
     data: dict[str, Any] = {}
-    text, prefix = "", ()
+    text = ""
+    prefix: tuple[str, ...] = ()
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")

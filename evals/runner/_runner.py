@@ -95,7 +95,7 @@ class Runner:
         ends as a result or a recorded error, written to the sink as soon as it finishes.
         """
         started = time.perf_counter()
-        done = self.sink.completed_call_keys(run_id)
+        done = await asyncio.to_thread(self.sink.completed_call_keys, run_id)
         todo = [spec for spec in specs if spec.call_key not in done]
         resumed = len(specs) - len(todo)
         limiter = AdaptiveLimiter(
@@ -137,7 +137,9 @@ class Runner:
         for offset in range(0, len(todo), LOOKUP_CHUNK):
             chunk = todo[offset : offset + LOOKUP_CHUNK]
             keys = [cache_key(self.provider.ref, spec) for spec in chunk]
-            hits = self.cache.lookup(keys) if self.cache is not None else {}
+            hits = (
+                await asyncio.to_thread(self.cache.lookup, keys) if self.cache is not None else {}
+            )
             for spec, key in zip(chunk, keys, strict=True):
                 hit = hits.get(key)
                 if hit is not None:

@@ -36,10 +36,10 @@ def _answers(expected: Any) -> list[str]:
 def best_subspan_em(prediction: str, answers: Sequence[str]) -> float:
     """The paper's metric: 1.0 if a normalised gold answer occurs in the normalised prediction.
 
-    Only the first line of the output counts (stripped), as in Liu et al.'s evaluation.
+    Only the first line of the output counts, taken before stripping as in Liu et al.'s
+    evaluation code, so an output that starts with a newline scores 0.
     """
-    lines = prediction.strip().split("\n")
-    first_line = lines[0].strip() if lines else ""
+    first_line = prediction.split("\n")[0].strip()  # as upstream: split first, then strip
     normalized = normalize_answer(first_line)
     return 1.0 if any(normalize_answer(a) in normalized for a in answers) else 0.0
 

@@ -95,13 +95,19 @@ class Journal:
         handle.rows += 1
         self._pending.append(row)
 
-    def mark_loaded(self) -> None:
-        """Forget the pending rows and empty the files: everything is in DuckDB now."""
+    def mark_loaded(self, count: int) -> None:
+        """Forget the first ``count`` pending rows: they are in DuckDB now.
+
+        The files are emptied only when nothing is pending any more; until then they keep
+        loaded rows too, which is harmless because loading a journal is idempotent.
+        """
+        del self._pending[:count]
+        if self._pending:
+            return
         for handle in self._files.values():
             if handle.rows:
                 os.ftruncate(handle.fd, 0)
                 handle.rows = 0
-        self._pending.clear()
 
     def recover(self, load: Callable[[list[Row]], None]) -> int:
         """Load every orphaned journal (held by no live process) and delete it.

@@ -70,7 +70,9 @@ class Store:
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
         self._journal = Journal(journal_dir(self.path), fsync=fsync)
-        self._mutex = threading.RLock()
+        self._mutex = threading.RLock()  # guards the journal and the migrated flag
+        self._load_lock = threading.Lock()  # one batch load at a time
+        self._loader: threading.Thread | None = None
         self._migrated = False
         self._last_load = time.monotonic()
 
@@ -86,16 +88,41 @@ class Store:
             A connection that is closed on exit; don't keep it across a run.
         """
         timeout = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
-        with self._mutex, connect(self.path, lock_timeout_s=timeout) as conn:
+        with self._load_lock, self._mutex, connect(self.path, lock_timeout_s=timeout) as conn:
             if not self._migrated:
                 migrate(conn)
                 self._migrated = True
             self._journal.recover(lambda rows: load_call_rows(conn, rows))
             if self._journal.pending:
                 load_call_rows(conn, self._journal.pending)
-                self._journal.mark_loaded()
+                self._journal.mark_loaded(len(self._journal.pending))
             self._last_load = time.monotonic()
             yield conn
+
+    def _load_in_background(self) -> None:
+        """Load the pending rows without holding the journal, so ``write`` never waits.
+
+        Rows written meanwhile stay pending (and in the journal files) for the next load.
+        """
+        try:
+            with self._load_lock:
+                with self._mutex:
+                    rows = list(self._journal.pending)
+                if not rows:
+                    return
+                with connect(self.path, lock_timeout_s=0.0) as conn:
+                    if not self._migrated:
+                        migrate(conn)
+                        self._migrated = True
+                    load_call_rows(conn, rows)
+                with self._mutex:
+                    self._journal.mark_loaded(len(rows))
+        except StoreLockedError as exc:
+            log.debug("batch load postponed: %s", exc)
+        except Exception:  # the rows stay in the journal; flush() will report the problem
+            log.exception("background batch load failed; the records stay in the journal")
+        finally:
+            self._last_load = time.monotonic()
 
     def migrate(self) -> list[AppliedMigration]:
         """Apply pending schema migrations; return the ones applied (idempotent)."""
@@ -185,10 +212,12 @@ class Store:
         return {r[0] for r in rows}
 
     def write(self, record: CallRecord) -> None:
-        """Journal one finished call; load a batch into DuckDB when one is due.
+        """Journal one finished call; start loading a batch into DuckDB when one is due.
 
-        A due batch is tried once without waiting: if another process holds the database
-        the records stay in the journal and the load is retried later (``flush`` waits).
+        The batch loads on a background thread, so the caller (the runner's event loop)
+        never waits for DuckDB. A due batch is tried once without waiting for the file lock:
+        if another process holds the database the records stay in the journal and the load
+        is retried later (``flush`` waits).
         """
         row = record_to_row(record)
         with self._mutex:
@@ -196,14 +225,13 @@ class Store:
             due = len(self._journal.pending) >= self.batch_size or (
                 time.monotonic() - self._last_load >= self.batch_interval_s
             )
-            if not due:
+            if not due or (self._loader is not None and self._loader.is_alive()):
                 return
-            try:
-                with self.connection(lock_timeout_s=0.0):
-                    pass
-            except StoreLockedError as exc:
-                self._last_load = time.monotonic()
-                log.debug("batch load postponed: %s", exc)
+            self._last_load = time.monotonic()
+            self._loader = threading.Thread(
+                target=self._load_in_background, name="evalmon-store-loader", daemon=True
+            )
+            self._loader.start()
 
     def flush(self) -> None:
         """Load every journaled record into DuckDB (waits up to ``lock_timeout_s``)."""
@@ -223,11 +251,13 @@ class Store:
 
     def close(self) -> None:
         """Flush, then close the journal files (a failed flush leaves them for recovery)."""
-        with self._mutex:
-            try:
-                if self._journal.pending:
-                    self.flush()
-            finally:
+        if self._loader is not None:
+            self._loader.join()
+        try:
+            if self._journal.pending:
+                self.flush()
+        finally:
+            with self._mutex:
                 self._journal.close()
 
     def __enter__(self) -> Store:

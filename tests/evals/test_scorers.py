@@ -57,10 +57,14 @@ def test_substring_semantics_inside_a_word() -> None:
     assert best_subspan_em("Paris", ["Paris, France"]) == 0.0  # the gold must fit the output
 
 
-def test_output_starting_with_a_newline_uses_the_first_line_after_strip() -> None:
-    assert best_subspan_em("\nParis is the capital.", ["Paris"]) == 1.0
-    assert best_subspan_em("  \n\n  Paris\nLondon", ["Paris"]) == 1.0
-    assert best_subspan_em("  \n\n  Paris\nLondon", ["London"]) == 0.0
+def test_output_starting_with_a_newline_scores_its_empty_first_line() -> None:
+    # Upstream: model_answer.split("\n")[0].strip() -- the first line is taken before stripping,
+    # so an answer after a leading newline is not seen (the paper's numbers depend on it).
+    assert best_subspan_em("\nParis is the capital.", ["Paris"]) == 0.0
+    assert best_subspan_em("  \n\n  Paris\nLondon", ["Paris"]) == 0.0
+    assert best_subspan_em("  Paris  \nLondon", ["Paris"]) == 1.0
+    # ...except for an answer that normalises to empty, which is in every string.
+    assert best_subspan_em("\nParis", ["*"]) == 1.0
 
 
 def test_only_the_first_line_counts() -> None:

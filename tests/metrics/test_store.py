@@ -47,7 +47,11 @@ def test_write_loads_batches_through_arrow_and_keeps_the_rest_in_the_journal(
     db = tmp_path / "e.duckdb"
     store = Store(db, batch_size=3, batch_interval_s=3600)
     _start(store)
-    for i in range(5):
+    for i in range(3):
+        store.write(make_record(i))
+    assert store._loader is not None
+    store._loader.join()  # the due batch loads on a background thread
+    for i in range(3, 5):
         store.write(make_record(i))
     journal = journal_dir(db) / "run-1.jsonl"
 
@@ -309,6 +313,8 @@ def test_a_writer_adopts_an_orphaned_journal_of_its_run(tmp_path: Path) -> None:
     (journal_dir(db) / "run-1.jsonl").write_text(orphan + "\n")
     store = Store(db, batch_interval_s=0.0)  # every write loads
     store.write(make_record(1, at=datetime(2025, 8, 1, tzinfo=UTC)))  # the retry, written later
+    assert store._loader is not None
+    store._loader.join()  # the batch loads on a background thread
     assert _count(db, "SELECT count(*) FROM calls") == 1  # loaded without a flush
     assert store.completed_call_keys("run-1") == {"c1#0"}  # the later record won
     assert (journal_dir(db) / "run-1.jsonl").read_bytes() == b""
@@ -323,3 +329,25 @@ def test_odd_run_ids_get_distinct_safe_journal_names(tmp_path: Path) -> None:
     assert len(names) == 4 and all("/" not in n and not n.startswith(".") for n in names)
     store.flush()
     assert _count(db, "SELECT count(DISTINCT run_id) FROM calls") == 4
+
+
+def test_background_load_keeps_rows_written_during_it(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    store = Store(db, batch_size=50, batch_interval_s=3600)
+    _start(store)
+    written = set()
+    for i in range(2000):  # loads on the background thread overlap with these writes
+        record = make_record(i)
+        store.write(record)
+        written.add(record.call_key)
+    assert store._loader is not None
+    store._loader.join()
+    # Every record is in DuckDB or still in the journal file: a kill now would lose nothing.
+    journal = journal_dir(db) / "run-1.jsonl"
+    in_journal = {json.loads(line)["call_key"] for line in journal.read_bytes().splitlines()}
+    with duckdb.connect(str(db), read_only=True) as conn:
+        in_db = {r[0] for r in conn.execute("SELECT call_key FROM calls").fetchall()}
+    assert in_db | in_journal == written
+    assert len(in_db) >= 50  # batches did load while writing
+    store.close()
+    assert _count(db, "SELECT count(*) FROM calls") == 2000
