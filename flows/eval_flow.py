@@ -13,8 +13,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from evals.providers import ConfigError
 from evals.prompts import load_prompt
+from evals.providers import ConfigError
 from flows.config import EvalmonConfig, load_config
 from flows.eval_run import EvalReport, EvalRequest, new_run_id, run_eval
 
