@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from evals.files import read_text
 from evals.providers import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,11 +75,7 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     """
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        at = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{at}: not UTF-8 text: {exc.reason}") from None
+    text = read_text(path)
     try:
         data: Any = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from evals.config import ProvidersConfig, RunnerConfig
+from evals.files import read_text
 from evals.providers import DEFAULT_MODEL, ConfigError
 from metrics.prices import ModelPrice, PriceTable
 
@@ -82,11 +83,7 @@ _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], str, tuple[str, ...]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        bad = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{bad}: not UTF-8 text: {exc.reason}") from None
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -134,8 +134,12 @@ class Runner:
         counts: _Counts,
     ) -> None:
         """Answer what the cache can, chunk by chunk, and queue the rest for the workers."""
-        for offset in range(0, len(todo), LOOKUP_CHUNK):
-            chunk = todo[offset : offset + LOOKUP_CHUNK]
+        offset = 0
+        while offset < len(todo):
+            # A small first chunk gets the workers going at once; later chunks are larger.
+            size = 2 * self.concurrency if offset == 0 else LOOKUP_CHUNK
+            chunk = todo[offset : offset + size]
+            offset += size
             keys = [cache_key(self.provider.ref, spec) for spec in chunk]
             hits = (
                 await asyncio.to_thread(self.cache.lookup, keys) if self.cache is not None else {}

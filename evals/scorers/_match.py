@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from evals.scorers._types import Score, Scorer
@@ -44,20 +44,28 @@ def best_subspan_em(prediction: str, answers: Sequence[str]) -> float:
     return 1.0 if any(normalize_answer(a) in normalized for a in answers) else 0.0
 
 
-def best_subspan_match() -> Scorer:
-    """Score 1 when any expected answer is a subspan of the output's first line (normalised).
+def _answer_scorer(name: str, version: str, matches: Callable[[str, str], bool]) -> Scorer:
+    """A scorer that gives 1 when ``matches(output, answer)`` holds for any expected answer.
 
-    Returns:
-        A scorer named ``best_subspan_em``; ``expected`` is an answer or a list of answers.
+    Without an expected answer the output is unscored (``None``), never 0.
     """
 
     def score(output: str, expected: Any) -> Score:
         answers = _answers(expected)
         if not answers:
             return Score(value=None, reason="no expected answer")
-        return Score(value=best_subspan_em(output, answers))
+        return Score(value=1.0 if any(matches(output, a) for a in answers) else 0.0)
 
-    return Scorer(name="best_subspan_em", version="1", fn=score)
+    return Scorer(name=name, version=version, fn=score)
+
+
+def best_subspan_match() -> Scorer:
+    """Score 1 when any expected answer is a subspan of the output's first line (normalised).
+
+    Returns:
+        A scorer named ``best_subspan_em``; ``expected`` is an answer or a list of answers.
+    """
+    return _answer_scorer("best_subspan_em", "1", lambda out, a: best_subspan_em(out, [a]) == 1.0)
 
 
 def exact_match(*, normalize: bool = True) -> Scorer:
@@ -69,15 +77,8 @@ def exact_match(*, normalize: bool = True) -> Scorer:
     Returns:
         A scorer named ``exact_match``.
     """
-
-    def score(output: str, expected: Any) -> Score:
-        answers = _answers(expected)
-        if not answers:
-            return Score(value=None, reason="no expected answer")
-        norm = normalize_answer if normalize else str.strip
-        return Score(value=1.0 if any(norm(output) == norm(a) for a in answers) else 0.0)
-
-    return Scorer(name="exact_match", version="1", fn=score)
+    norm = normalize_answer if normalize else str.strip
+    return _answer_scorer("exact_match", "1", lambda out, a: norm(out) == norm(a))
 
 
 def includes(*, ignore_case: bool = True) -> Scorer:
@@ -89,12 +90,5 @@ def includes(*, ignore_case: bool = True) -> Scorer:
     Returns:
         A scorer named ``includes``.
     """
-
-    def score(output: str, expected: Any) -> Score:
-        answers = _answers(expected)
-        if not answers:
-            return Score(value=None, reason="no expected answer")
-        fold = str.lower if ignore_case else str
-        return Score(value=1.0 if any(fold(a) in fold(output) for a in answers) else 0.0)
-
-    return Scorer(name="includes", version="1", fn=score)
+    fold = str.lower if ignore_case else str
+    return _answer_scorer("includes", "1", lambda out, a: fold(a) in fold(out))

@@ -58,8 +58,8 @@ class Store:
         path: Path | str = DEFAULT_DB_PATH,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
         *,
-        batch_size: int = 5000,
-        batch_interval_s: float = 2.0,
+        batch_size: int = 10_000,
+        batch_interval_s: float = 5.0,
         fsync: bool = False,
     ) -> None:
         """Remember the settings; nothing is opened until the first operation."""

@@ -55,6 +55,7 @@ async def _run(
         provider, store, cache=store, config=RunnerConfig(concurrency=concurrency, timeout_s=30.0)
     )
     try:
+        await provider.check()  # as `evalmon run` does before a run: the client is warm
         started = time.perf_counter()
         summary = await runner.run(run_id, specs)
         return time.perf_counter() - started, summary
