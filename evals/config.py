@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
@@ -25,6 +23,24 @@ class ProviderSettings(_Strict):
     timeout_s: float = Field(default=60.0, gt=0)
 
 
+class OpenAISettings(ProviderSettings):
+    """``openai:`` models; the key is in ``OPENAI_API_KEY`` unless configured otherwise."""
+
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class AnthropicSettings(ProviderSettings):
+    """``anthropic:`` models; the key is in ``ANTHROPIC_API_KEY`` unless configured otherwise."""
+
+    api_key_env: str = "ANTHROPIC_API_KEY"
+
+
+class OpenAICompatibleSettings(ProviderSettings):
+    """``openai-compatible:`` servers; a key, if they need one, is optional."""
+
+    api_key_env: str = "EVALMON_OPENAI_COMPATIBLE_API_KEY"
+
+
 class LocalModelSettings(_Strict):
     """The embedded llama.cpp server.
 
@@ -39,43 +55,21 @@ class LocalModelSettings(_Strict):
     timeout_s: float = Field(default=300.0, gt=0)
 
 
-_DEFAULT_KEY_ENV = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai-compatible": "EVALMON_OPENAI_COMPATIBLE_API_KEY",
-    "openai_compatible": "EVALMON_OPENAI_COMPATIBLE_API_KEY",
-}
-
-
 class ProvidersConfig(_Strict):
     """Settings of every provider, keyed as in model strings.
 
     A provider's table may set only some fields (``[providers.openai] base_url = ...``);
-    ``api_key_env`` then keeps the provider's default variable.
+    the others keep their defaults, ``api_key_env`` included.
     """
 
-    openai: ProviderSettings = ProviderSettings(api_key_env="OPENAI_API_KEY")
-    anthropic: ProviderSettings = ProviderSettings(api_key_env="ANTHROPIC_API_KEY")
-    openai_compatible: ProviderSettings = Field(
-        default=ProviderSettings(api_key_env="EVALMON_OPENAI_COMPATIBLE_API_KEY"),
-        alias="openai-compatible",
+    openai: OpenAISettings = OpenAISettings()
+    anthropic: AnthropicSettings = AnthropicSettings()
+    openai_compatible: OpenAICompatibleSettings = Field(
+        default=OpenAICompatibleSettings(), alias="openai-compatible"
     )
     local: LocalModelSettings = LocalModelSettings()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_key_env(cls, data: Any) -> Any:
-        """Fill in the default ``api_key_env`` of a provider table that leaves it out."""
-        if not isinstance(data, dict):
-            return data
-        filled = dict(data)
-        for name, env_var in _DEFAULT_KEY_ENV.items():
-            section = filled.get(name)
-            if isinstance(section, dict) and "api_key_env" not in section:
-                filled[name] = {**section, "api_key_env": env_var}
-        return filled
 
 
 class RunnerConfig(_Strict):

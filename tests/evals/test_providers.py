@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from evals.config import ProvidersConfig, ProviderSettings
+from evals.config import AnthropicSettings, OpenAISettings, ProvidersConfig
 from evals.providers import (
     ConfigError,
     GenerateParams,
@@ -35,8 +35,8 @@ class FlatPrice:
 
 def settings_for(server: FakeLLMServer, timeout_s: float = 2.0) -> ProvidersConfig:
     return ProvidersConfig(
-        openai=ProviderSettings(api_key_env="OPENAI_API_KEY", base_url=server.openai_base_url, timeout_s=timeout_s),
-        anthropic=ProviderSettings(api_key_env="ANTHROPIC_API_KEY", base_url=server.anthropic_base_url, timeout_s=timeout_s),
+        openai=OpenAISettings(base_url=server.openai_base_url, timeout_s=timeout_s),
+        anthropic=AnthropicSettings(base_url=server.anthropic_base_url, timeout_s=timeout_s),
     )  # fmt: skip
 
 

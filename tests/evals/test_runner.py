@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from evals.config import ProvidersConfig, ProviderSettings, RunnerConfig
-from evals.providers import CallResult, GenerateParams, Message, ProviderError, create_provider
+from evals.config import OpenAISettings, ProvidersConfig, RunnerConfig
+from evals.providers import (
+    CallResult,
+    GenerateParams,
+    Message,
+    Provider,
+    ProviderError,
+    create_provider,
+)
 from evals.runner import AdaptiveLimiter, CallRecord, CallSpec, Runner
 from tests.fakeserver import FakeLLMServer
 
@@ -49,13 +56,23 @@ def specs(n: int, repeats: int = 1) -> list[CallSpec]:
     ]
 
 
-def provider_for(server: FakeLLMServer, timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
+_OPEN_PROVIDERS: list[Provider] = []
+
+
+def provider_for(server: FakeLLMServer, timeout_s: float = 5.0) -> Provider:
     settings = ProvidersConfig(
-        openai=ProviderSettings(
-            api_key_env="OPENAI_API_KEY", base_url=server.openai_base_url, timeout_s=timeout_s
-        )
+        openai=OpenAISettings(base_url=server.openai_base_url, timeout_s=timeout_s)
     )
-    return create_provider("openai:gpt-4o-mini", settings, env={"OPENAI_API_KEY": "sk-test"})
+    provider = create_provider("openai:gpt-4o-mini", settings, env={"OPENAI_API_KEY": "sk-test"})
+    _OPEN_PROVIDERS.append(provider)
+    return provider
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers() -> AsyncIterator[None]:
+    yield
+    while _OPEN_PROVIDERS:
+        await _OPEN_PROVIDERS.pop().aclose()
 
 
 FAST = RunnerConfig(
@@ -153,7 +170,7 @@ async def test_resume_skips_finished_calls(fake_llm: FakeLLMServer) -> None:
 
 async def test_provider_concurrency_limit_wins(fake_llm: FakeLLMServer) -> None:
     provider = provider_for(fake_llm)
-    provider._max_concurrency = 2  # what local:smollm2 declares
+    provider._max_concurrency = 2  # type: ignore[attr-defined]  # as local:smollm2 declares
     runner = Runner(provider, MemorySink(), config=FAST)
     assert runner.concurrency == 2
 
