@@ -15,7 +15,7 @@ from evals.runner._limiter import AdaptiveLimiter
 from evals.runner._progress import NoProgress, ProgressReporter
 from evals.runner._protocols import CallRecord, CallSpec, ResponseCache, ResultSink, cache_key
 
-LOOKUP_CHUNK = 2048
+LOOKUP_CHUNK = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,8 @@ class Runner:
         """Answer what the cache can, chunk by chunk, and queue the rest for the workers."""
         offset = 0
         while offset < len(todo):
-            # A small first chunk gets the workers going at once; later chunks are larger.
+            # A small first chunk gets the workers going at once; then a few large lookups
+            # (each opens the database, so fewer is cheaper).
             size = 2 * self.concurrency if offset == 0 else LOOKUP_CHUNK
             chunk = todo[offset : offset + size]
             offset += size
