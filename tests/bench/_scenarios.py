@@ -48,29 +48,29 @@ def make_specs(n: int, tag: str = "") -> list[CallSpec]:
 
 
 async def _run(
-    url: str, store: Store, run_id: str, specs: list[CallSpec], concurrency: int
-) -> tuple[float, RunSummary]:
-    provider = create_provider(f"openai-compatible:bench@{url}")
-    runner = Runner(
-        provider, store, cache=store, config=RunnerConfig(concurrency=concurrency, timeout_s=30.0)
-    )
+    server: FakeLLMServerProcess, store: Store, run_id: str, specs: list[CallSpec],
+    concurrency: int, ideal_s: float | None,
+) -> Measurement:  # fmt: skip
+    provider = create_provider(f"openai-compatible:bench@{server.openai_base_url}")
+    config = RunnerConfig(concurrency=concurrency, timeout_s=30.0)
+    runner = Runner(provider, store, cache=store, config=config)
     try:
         await provider.check()  # as `evalmon run` does before a run: the client is warm
+        before = server.stats()  # counted from here: the run's own requests only
         started = time.perf_counter()
         summary = await runner.run(run_id, specs)
-        return time.perf_counter() - started, summary
+        wall = time.perf_counter() - started
+        after = server.stats()
     finally:
         await provider.aclose()
+    requests = after["requests_total"] - before["requests_total"]
+    limited = after["by_status"].get(429, 0) - before["by_status"].get(429, 0)
+    return Measurement(run_id, wall, ideal_s, summary, requests, limited)
 
 
 def _run_on_server(name: str, server: FakeLLMServerProcess, specs: list[CallSpec], concurrency: int,
                    ideal_s: float | None, store: Store) -> Measurement:  # fmt: skip
-    before = server.stats()
-    wall, summary = asyncio.run(_run(server.openai_base_url, store, name, specs, concurrency))
-    after = server.stats()
-    requests = after["requests_total"] - before["requests_total"]
-    limited = after["by_status"].get(429, 0) - before["by_status"].get(429, 0)
-    return Measurement(name, wall, ideal_s, summary, requests, limited)
+    return asyncio.run(_run(server, store, name, specs, concurrency, ideal_s))
 
 
 @contextlib.contextmanager
