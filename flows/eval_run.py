@@ -11,8 +11,15 @@ from typing import Any
 
 from evals.datasets import Case, load_cases
 from evals.prompts import load_prompt
-from evals.providers import ConfigError, ProviderError, RetryPolicy, create_provider
-from evals.runner import CallSpec, NoProgress, ProgressReporter, Runner, RunSummary
+from evals.providers import ConfigError, ProviderError, create_provider
+from evals.runner import (
+    CallSpec,
+    NoProgress,
+    ProgressReporter,
+    Runner,
+    RunSummary,
+    retry_policy,
+)
 from evals.scorers import Scorer, get_scorer
 from flows.config import EvalmonConfig
 from metrics.store import ScoreRow, Store
@@ -125,8 +132,9 @@ async def run_eval(
     scorers = [get_scorer(name) for name in request.scorers]
     messages = {case.id: prompt.render(case.inputs) for case in cases}
     model = request.model or prompt.spec.model or config.default_model
-    retry = RetryPolicy(max_retries=config.runner.max_retries, timeout_s=config.runner.timeout_s)
-    provider = create_provider(model, config.providers, pricing=config.price_table(), retry=retry)
+    provider = create_provider(
+        model, config.providers, pricing=config.price_table(), retry=retry_policy(config.runner)
+    )
     try:
         try:
             await provider.check()

@@ -9,7 +9,7 @@ from evals.runner._protocols import (
     ResultSink,
     cache_key,
 )
-from evals.runner._runner import Runner, RunSummary
+from evals.runner._runner import Runner, RunSummary, retry_policy
 
 __all__ = [
     "AdaptiveLimiter",
@@ -24,4 +24,5 @@ __all__ = [
     "RunSummary",
     "Runner",
     "cache_key",
+    "retry_policy",
 ]

@@ -18,6 +18,16 @@ from evals.runner._protocols import CallRecord, CallSpec, ResponseCache, ResultS
 LOOKUP_CHUNK = 20_000
 
 
+def retry_policy(config: RunnerConfig) -> RetryPolicy:
+    """The retry policy the runner's configuration describes (also for fallback chains)."""
+    return RetryPolicy(
+        max_retries=config.max_retries,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        timeout_s=config.timeout_s,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a run did.
@@ -80,12 +90,7 @@ class Runner:
         if provider.max_concurrency is not None:
             concurrency = min(concurrency, provider.max_concurrency)
         self.concurrency = concurrency
-        self.policy = RetryPolicy(
-            max_retries=self.config.max_retries,
-            backoff_base_s=self.config.backoff_base_s,
-            backoff_max_s=self.config.backoff_max_s,
-            timeout_s=self.config.timeout_s,
-        )
+        self.policy = retry_policy(self.config)
 
     async def run(self, run_id: str, specs: Sequence[CallSpec]) -> RunSummary:
         """Make every call of ``specs`` not already finished in ``run_id``.
