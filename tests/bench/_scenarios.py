@@ -115,3 +115,13 @@ def memory(calls: int = 100_000, concurrency: int = 64) -> Measurement:
         result = _run_on_server("memory", server, make_specs(calls), concurrency, None, store)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dataclasses.replace(result, peak_rss_mb=peak_mb)
+
+
+def position_build() -> float:
+    """Seconds to rebuild the 30-document contexts for every question (data loaded first)."""
+    from evals.position import build_multidoc, load_nq_oracle
+
+    examples = load_nq_oracle()
+    started = time.perf_counter()
+    build_multidoc(examples, 30)
+    return time.perf_counter() - started
