@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from evals.providers import PROVIDERS, ConfigError, EvalmonError, ProviderError, create_provider
-from flows.config import EvalmonConfig, load_config
+from flows.cli_common import ConfigOption, config_from, err, fail, out
+from flows.cli_position import position_app
+from flows.config import EvalmonConfig
 from flows.eval_run import EvalReport, EvalRequest, run_eval
 from flows.report import eval_table
 
@@ -29,25 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="evalmon.toml (default: ./evalmon.toml).")
-]
-
-
-def _config(path: Path | None, store: Path | None = None) -> EvalmonConfig:
-    config = load_config(path)
-    if store is not None:
-        config = config.model_copy(update={"store": store})
-    return config
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    # Escaped: a message quoting "[tool.evalmon]" or a model string must not read as markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+app.add_typer(position_app, name="position")
 
 
 @app.command()
@@ -82,9 +64,9 @@ def models(
 ) -> None:
     """List the providers, whether they are configured, and (with --check) reachable."""
     try:
-        config = _config(config_path)
+        config = config_from(config_path)
     except EvalmonError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     table = Table(title="evalmon providers")
     for column in ("provider", "example model string", "status", "reachable"):
         table.add_column(column)
@@ -156,7 +138,7 @@ def run(
     from metrics.store import StoreLockedError
 
     try:
-        config = _config(config_path, store)
+        config = config_from(config_path, store)
         if concurrency is not None:
             config = config.model_copy(
                 update={"runner": config.runner.model_copy(update={"concurrency": concurrency})}
@@ -168,9 +150,9 @@ def run(
         reporter = RichProgress("eval", err) if progress and err.is_terminal else NoProgress()
         report = asyncio.run(run_eval(request, config, reporter))
     except (EvalmonError, StoreLockedError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise _fail("interrupted; run again with the same --run-id to resume", 130) from None
+        raise fail("interrupted; run again with the same --run-id to resume", 130) from None
     out.print(eval_table(report))
     raise typer.Exit(_exit_code(report, min_score))
 

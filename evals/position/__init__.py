@@ -16,6 +16,14 @@ from evals.position._data import (
     load_nq_oracle,
     read_verified,
 )
+from evals.position._plan import (
+    PAPER_POSITIONS,
+    PositionConfig,
+    PositionPrompt,
+    plan,
+    rerank,
+    strategic_order,
+)
 from evals.position._prompts import (
     closedbook_prompt,
     format_documents,
@@ -24,14 +32,20 @@ from evals.position._prompts import (
     qa_prompt,
 )
 from evals.position._reconstruct import MultiDocExample, build_multidoc
+from evals.position._results import Cell, Interval, score_answer, summarise, wilson_interval
 
 __all__ = [
     "CHECKSUMS",
     "DATA_DIR",
     "KV_KEY_COUNTS",
+    "PAPER_POSITIONS",
+    "Cell",
     "Document",
+    "Interval",
     "KVExample",
     "MultiDocExample",
+    "PositionConfig",
+    "PositionPrompt",
     "QAExample",
     "build_multidoc",
     "closedbook_prompt",
@@ -40,6 +54,12 @@ __all__ = [
     "kv_prompt",
     "load_kv",
     "load_nq_oracle",
+    "plan",
     "qa_prompt",
     "read_verified",
+    "rerank",
+    "score_answer",
+    "strategic_order",
+    "summarise",
+    "wilson_interval",
 ]

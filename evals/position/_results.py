@@ -1,0 +1,89 @@
+"""Scoring the answers and summarising accuracy per position with Wilson intervals."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from evals.position._plan import PositionPrompt
+from evals.scorers import best_subspan_em
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A confidence interval for a proportion."""
+
+    low: float
+    high: float
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> Interval:
+    """The Wilson score interval (95% by default); ``[0, 1]`` when ``n`` is 0."""
+    if n == 0:
+        return Interval(0.0, 1.0)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return Interval(max(0.0, centre - half), min(1.0, centre + half))
+
+
+def score_answer(task: str, output: str, answers: Sequence[str]) -> float:
+    """The paper's metrics: best-subspan exact match (QA), value containment (KV)."""
+    if task == "kv":
+        return 1.0 if any(a.lower() in output.lower() for a in answers) else 0.0
+    return best_subspan_em(output, answers)
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """Accuracy of one (setting, strategy, position) cell.
+
+    Errors are excluded from ``n``: an error is not a wrong answer.
+    """
+
+    setting: str
+    strategy: str
+    position: int | None
+    n: int
+    correct: int
+    errors: int
+    interval: Interval
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share answered correctly, or None with no scored prompt."""
+        return self.correct / self.n if self.n else None
+
+
+def summarise(
+    task: str, prompts: Sequence[PositionPrompt], outputs: Mapping[str, str | None]
+) -> list[Cell]:
+    """Accuracy per cell from the outputs by ``case_id`` (None for a call that errored).
+
+    Position-free settings (baselines, reordering strategies) form one cell each.
+    """
+    tally: dict[tuple[str, str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for prompt in prompts:
+        key = (
+            prompt.setting,
+            prompt.strategy,
+            prompt.position if prompt.setting == "position" else None,
+        )
+        counts = tally[key]
+        output = outputs.get(prompt.case_id)
+        if output is None:
+            counts[2] += 1
+            continue
+        counts[0] += 1
+        counts[1] += int(score_answer(task, output, prompt.answers))
+    order = {"position": 0, "closedbook": 1, "oracle": 2, "reordered": 3}
+    cells = [
+        Cell(setting, strategy, position, n, correct, errors, wilson_interval(correct, n))
+        for (setting, strategy, position), (n, correct, errors) in tally.items()
+    ]
+    return sorted(cells, key=lambda c: (order[c.setting], c.strategy, c.position or 0))

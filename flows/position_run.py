@@ -1,0 +1,116 @@
+"""A position-benchmark run: plan the prompts, ask them through the runner, summarise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evals.position import Cell, PositionConfig, plan, summarise
+from evals.providers import ConfigError, GenerateParams, Message, ProviderError, create_provider
+from evals.runner import CallSpec, NoProgress, ProgressReporter, Runner, RunSummary, retry_policy
+from flows.config import EvalmonConfig
+from flows.eval_run import new_run_id
+from metrics.store import Store
+
+# The paper's decoding: greedy, at most 100 new tokens.
+PAPER_PARAMS = GenerateParams(temperature=0.0, max_tokens=100)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionReport:
+    """What a position-benchmark run measured."""
+
+    run_id: str
+    model_ref: str
+    config: PositionConfig
+    cells: list[Cell]
+    summary: RunSummary
+
+
+async def run_position(
+    bench: PositionConfig,
+    config: EvalmonConfig,
+    *,
+    model: str | None = None,
+    run_id: str | None = None,
+    progress: ProgressReporter | None = None,
+) -> PositionReport:
+    """Run (or resume) the benchmark; every answer is stored as a call of the run.
+
+    Prompts are asked in plan order, so the ones that share a prefix go out together.
+
+    Raises:
+        ConfigError: Bad settings or an unreachable model (exit code 2).
+    """
+    prompts = plan(bench)
+    provider = create_provider(
+        model or config.default_model, config.providers, pricing=config.price_table(),
+        retry=retry_policy(config.runner),
+    )  # fmt: skip
+    try:
+        try:
+            await provider.check()
+        except ProviderError as exc:
+            raise ConfigError(f"cannot use {provider.ref}: {exc}") from None
+        specs = [
+            CallSpec(p.case_id, 0, (Message("user", p.prompt),), PAPER_PARAMS) for p in prompts
+        ]
+        size = bench.context_size
+        run_id = run_id or new_run_id(f"position-{bench.task}-{size}")
+        with Store(config.store) as store:
+            store.start_run(
+                run_id, kind="position", model_ref=provider.ref,
+                prompt_ref=f"lost-in-the-middle/{bench.task}", dataset_ref=f"{bench.task}-{size}",
+                params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
+            )  # fmt: skip
+            runner = Runner(provider, store, cache=store, config=config.runner,
+                            progress=progress or NoProgress())  # fmt: skip
+            try:
+                summary = await runner.run(run_id, specs)
+            except BaseException:
+                store.finish_run(run_id, "interrupted", {})
+                raise
+            calls = store.run_calls(run_id).to_pylist()
+            outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
+            cells = summarise(bench.task, prompts, outputs)
+            store.finish_run(run_id, "finished", {"cells": [_cell_json(c) for c in cells]})
+    finally:
+        await provider.aclose()
+    return PositionReport(run_id, provider.ref, bench, cells, summary)
+
+
+def _cell_json(cell: Cell) -> dict[str, object]:
+    return {
+        "setting": cell.setting, "strategy": cell.strategy, "position": cell.position,
+        "n": cell.n, "correct": cell.correct, "errors": cell.errors, "accuracy": cell.accuracy,
+        "ci_low": cell.interval.low, "ci_high": cell.interval.high,
+    }  # fmt: skip
+
+
+def markdown_report(report: PositionReport) -> str:
+    """The results as Markdown: one row per cell, accuracy with its 95% Wilson interval."""
+    bench = report.config
+    what = (
+        f"{bench.n_documents}-document QA (rebuilt from the NQ-Open oracle pool)"
+        if bench.task == "qa"
+        else f"{bench.n_keys}-key KV retrieval"
+    )
+    lines = [
+        f"# Lost in the middle: {what}",
+        "",
+        f"Model `{report.model_ref}`, run `{report.run_id}`. Accuracy with 95% Wilson intervals;"
+        " errored calls are excluded, not counted wrong.",
+        "",
+        "| setting | strategy | gold position | n | accuracy | 95% CI | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in report.cells:
+        accuracy = "-" if c.accuracy is None else f"{c.accuracy:.1%}"
+        position = "-" if c.position is None else str(c.position)
+        lines.append(
+            f"| {c.setting} | {c.strategy} | {position} | {c.n} | {accuracy} | "
+            f"{c.interval.low:.1%}–{c.interval.high:.1%} | {c.errors} |"
+        )
+    s = report.summary
+    lines += ["", f"{s.total} prompts: {s.called} called, {s.cached} cached, {s.resumed} "
+              f"resumed, {s.errors} errors; cost ${s.cost_usd:.4f}."]  # fmt: skip
+    return "\n".join(lines) + "\n"

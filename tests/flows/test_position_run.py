@@ -1,0 +1,118 @@
+"""The position benchmark end to end against a scripted model with a known U-curve."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from evals.position import PositionConfig, load_nq_oracle, plan
+from flows.cli import app
+from flows.config import load_config
+from flows.position_run import markdown_report, run_position
+from tests.fakeserver import FakeLLMServer
+
+DOC = re.compile(r"^Document \[(\d+)\]\(Title: .*?\) (.*)$", re.MULTILINE)
+
+
+def first_or_last_reader(request: dict[str, Any], api: str) -> str:
+    """A model that finds the answer only when the gold passage is first or last."""
+    prompt = request["messages"][-1]["content"]
+    question = re.findall(r"Question: (.*)\n", prompt + "\n")[-1]
+    example = next(ex for ex in load_nq_oracle() if ex.question == question)
+    texts = [text for _, text in DOC.findall(prompt)]
+    if texts and example.gold.text in (texts[0], texts[-1]):
+        return example.answers[0]
+    return "I don't know."
+
+
+def expected_correct(position: int | None, shown: int) -> bool:
+    return position is not None and position in (0, shown - 1)
+
+
+@pytest.fixture
+def config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "evalmon.toml"
+    path.write_text(f'store = "{tmp_path / "pos.duckdb"}"\n')
+    return load_config(path)
+
+
+def test_u_curve_of_a_first_or_last_reader(fake_llm: FakeLLMServer, config: Any) -> None:
+    fake_llm.set_responder(first_or_last_reader)
+    bench = PositionConfig(
+        n_documents=10, positions=[0, 4, 9], limit=12,
+        strategies=["original", "query_aware", "strategic_order", "top_k"], top_k=5,
+    )  # fmt: skip
+    model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
+    report = asyncio.run(run_position(bench, config, model=model, run_id="pos-1"))
+    cells = {(c.setting, c.strategy, c.position): c for c in report.cells}
+    for strategy in ("original", "query_aware"):
+        assert cells[("position", strategy, 0)].accuracy == 1.0
+        assert cells[("position", strategy, 4)].accuracy == 0.0  # lost in the middle
+        assert cells[("position", strategy, 9)].accuracy == 1.0
+        assert cells[("position", strategy, 4)].interval.high < 0.3
+    assert cells[("closedbook", "original", None)].accuracy == 0.0
+    assert cells[("oracle", "original", None)].accuracy == 1.0
+    # The reordering strategies: right exactly where the gold ended up first or last.
+    prompts = [p for p in plan(bench) if p.setting == "reordered"]
+    for strategy, shown in (("strategic_order", 10), ("top_k", 5)):
+        mine = [p for p in prompts if p.strategy == strategy]
+        want = sum(expected_correct(p.position, shown) for p in mine)
+        assert cells[("reordered", strategy, None)].correct == want
+        assert cells[("reordered", strategy, None)].n == 12
+    assert report.summary.errors == 0 and report.summary.total == 12 * (2 + 3 + 3 + 2)
+    text = markdown_report(report)
+    assert "| position | original | 4 | 12 | 0.0% |" in text
+    # Resumed with the same run id: nothing is asked again.
+    requests = fake_llm.stats()["requests_total"]
+    again = asyncio.run(run_position(bench, config, model=model, run_id="pos-1"))
+    assert again.summary.resumed == again.summary.total
+    assert fake_llm.stats()["requests_total"] == requests + 1  # only the endpoint check
+
+
+def test_model_errors_are_excluded_not_wrong(fake_llm: FakeLLMServer, config: Any) -> None:
+    fake_llm.set_responder(first_or_last_reader)
+    for _ in range(3):
+        fake_llm.enqueue_fault("400")  # not retried: recorded as the first prompt's error
+    bench = PositionConfig(n_documents=10, positions=[0], limit=3, baselines=False)
+    model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
+    report = asyncio.run(run_position(bench, config, model=model))
+    (cell,) = report.cells
+    assert cell.errors == 3 and cell.n == 0 and cell.accuracy is None
+
+
+def test_cli_position_run_writes_the_report(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    fake_llm.set_responder(first_or_last_reader)
+    report = tmp_path / "report.md"
+    result = CliRunner().invoke(app, [
+        "position", "run", "--documents", "10", "--positions", "0,9", "--limit", "4",
+        "--model", f"openai-compatible:r@{fake_llm.openai_base_url}", "--store",
+        str(tmp_path / "p.duckdb"), "--report", str(report), "--no-progress",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| position | original | 0 | 4 | 100.0% |" in report.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--positions", "0,12", "--documents", "10"], "outside a context of 10"),
+        (["--positions", "x"], "use paper, all, or 0,4,9"),
+        (["--documents", "12"], "the paper has no positions for 12"),
+        (["--task", "kv", "--strategy", "top_k"], "only the original and query_aware"),
+        (["--keys", "300", "--task", "kv"], "n_keys"),
+    ],
+)
+def test_bad_settings_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    store = tmp_path / "never.duckdb"
+    result = CliRunner().invoke(
+        app, ["position", "run", *args, "--model", "openai-compatible:x@http://127.0.0.1:9/v1",
+              "--store", str(store)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not store.exists()
