@@ -40,7 +40,10 @@ def position_run(
     seed: Annotated[int, typer.Option(help="Seed of the example choice and distractor ties.")] = 0,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model string.")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id to create or resume.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Write the Markdown report here.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write the Markdown report here, and the plot beside it (.png, .svg)."),
+    ] = None,
     store: Annotated[Path | None, typer.Option(help="DuckDB file (default from config).")] = None,
     config_path: ConfigOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -81,5 +84,9 @@ def position_run(
         raise fail("interrupted; run again with the same --run-id to resume", 130) from None
     text = markdown_report(result)
     if report is not None:
+        from flows.position_plot import plot_report
+
+        images = plot_report(result, report.with_suffix(""))
+        text += f"\n![accuracy by position]({images[0].name})\n"
         report.write_text(text, encoding="utf-8")
     out.print(text, markup=False, highlight=False)

@@ -94,7 +94,13 @@ def test_cli_position_run_writes_the_report(fake_llm: FakeLLMServer, tmp_path: P
         str(tmp_path / "p.duckdb"), "--report", str(report), "--no-progress",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "| position | original | 0 | 4 | 100.0% |" in report.read_text()
+    text = report.read_text()
+    assert "| position | original | 0 | 4 | 100.0% |" in text
+    assert "![accuracy by position](report.png)" in text
+    png, svg = tmp_path / "report.png", tmp_path / "report.svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    drawing = svg.read_text()
+    assert "paper: GPT-3.5-Turbo, 20 docs rescaled" in drawing and "closed-book" in drawing
 
 
 @pytest.mark.parametrize(
