@@ -19,7 +19,7 @@ from flows.config import EvalmonConfig, load_config
 from flows.eval_run import EvalReport, EvalRequest, new_run_id, run_eval
 
 
-def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     """Retry outages and crashes, never bad input (it would fail the same way again)."""
     try:
         state.result()
@@ -34,7 +34,7 @@ def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     name="run-eval",
     retries=2,
     retry_delay_seconds=[10, 60],
-    retry_condition_fn=_retry_unless_bad_input,
+    retry_condition_fn=retry_unless_bad_input,
     cache_policy=NO_CACHE,
 )
 async def run_eval_task(request: EvalRequest, config: EvalmonConfig) -> EvalReport:

@@ -9,7 +9,7 @@ from evals.providers import ConfigError, GenerateParams, Message, ProviderError,
 from evals.runner import CallSpec, NoProgress, ProgressReporter, Runner, RunSummary, retry_policy
 from flows.config import EvalmonConfig
 from flows.eval_run import new_run_id
-from metrics.store import Store
+from metrics.store import PositionResultRow, Store
 
 # The paper's decoding: greedy, at most 100 new tokens.
 PAPER_PARAMS = GenerateParams(temperature=0.0, max_tokens=100)
@@ -72,18 +72,24 @@ async def run_position(
             calls = store.run_calls(run_id).to_pylist()
             outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
             cells = summarise(bench.task, prompts, outputs)
-            store.finish_run(run_id, "finished", {"cells": [_cell_json(c) for c in cells]})
+            store.write_position_results(
+                run_id, [_result_row(run_id, provider.ref, bench, c) for c in cells]
+            )
+            store.finish_run(run_id, "finished", {"cells": len(cells)})
     finally:
         await provider.aclose()
     return PositionReport(run_id, provider.ref, bench, cells, summary)
 
 
-def _cell_json(cell: Cell) -> dict[str, object]:
-    return {
-        "setting": cell.setting, "strategy": cell.strategy, "position": cell.position,
-        "n": cell.n, "correct": cell.correct, "errors": cell.errors, "accuracy": cell.accuracy,
-        "ci_low": cell.interval.low, "ci_high": cell.interval.high,
-    }  # fmt: skip
+def _result_row(
+    run_id: str, model_ref: str, bench: PositionConfig, cell: Cell
+) -> PositionResultRow:
+    return PositionResultRow(
+        run_id=run_id, task=bench.task, model_ref=model_ref, context_size=bench.context_size,
+        setting=cell.setting, strategy=cell.strategy, position=cell.position, n=cell.n,
+        correct=cell.correct, errors=cell.errors, accuracy=cell.accuracy,
+        ci_low=cell.interval.low, ci_high=cell.interval.high,
+    )  # fmt: skip
 
 
 def markdown_report(report: PositionReport) -> str:

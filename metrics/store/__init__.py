@@ -23,6 +23,7 @@ from metrics.store._migrations import (
     migration,
 )
 from metrics.store._models import RunInfo, RunStart, ScoreRow
+from metrics.store._position import PositionResultRow
 from metrics.store._store import Store
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "AppliedMigration",
     "JournalBusyError",
     "LockHolder",
+    "PositionResultRow",
     "RunInfo",
     "RunStart",
     "SchemaVersionError",

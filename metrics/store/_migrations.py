@@ -135,6 +135,31 @@ def m001_runs_calls_scores_cache(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m002_position_results(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create ``position_results``: accuracy per cell of a position-benchmark run."""
+    conn.execute(
+        """
+        CREATE TABLE position_results (
+            run_id VARCHAR NOT NULL,
+            task VARCHAR NOT NULL,
+            model_ref VARCHAR NOT NULL,
+            context_size INTEGER NOT NULL,
+            setting VARCHAR NOT NULL,
+            strategy VARCHAR NOT NULL,
+            position INTEGER,
+            n INTEGER NOT NULL,
+            correct INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            accuracy DOUBLE,
+            ci_low DOUBLE NOT NULL,
+            ci_high DOUBLE NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+
+
 def _ensure_version_table(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
         """

@@ -32,6 +32,7 @@ from metrics.store._connection import (
 from metrics.store._journal import Journal, journal_dir
 from metrics.store._migrations import AppliedMigration, migrate
 from metrics.store._models import RunInfo, RunStart, ScoreRow
+from metrics.store._position import PositionResultRow, replace_position_results
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,21 @@ class Store:
             return fetch_table(
                 conn,
                 "SELECT * FROM scores WHERE run_id = ? ORDER BY case_id, repeat, scorer",
+                [run_id],
+            )
+
+    def write_position_results(self, run_id: str, rows: Sequence[PositionResultRow]) -> int:
+        """Replace the position-benchmark results of ``run_id``; return the row count."""
+        with self.connection() as conn:
+            return replace_position_results(conn, run_id, rows)
+
+    def position_results(self, run_id: str) -> pa.Table:
+        """The run's ``position_results`` rows as an Arrow table."""
+        with self.connection() as conn:
+            return fetch_table(
+                conn,
+                "SELECT * FROM position_results WHERE run_id = ? "
+                "ORDER BY setting, strategy, position",
                 [run_id],
             )
 

@@ -64,3 +64,29 @@ def test_eval_task_logic_without_a_server(fake_llm: FakeLLMServer, tmp_path: Pat
         run_eval_task.fn(EvalRequest(PROMPT, DATASET, model=model, limit=3), load_config(config))
     )
     assert report.status == "finished" and len(report.rows) == 3
+
+
+@pytest.mark.integration
+def test_position_benchmark_flow_on_prefect(
+    prefect_harness: None, fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    from evals.position import PositionConfig
+    from flows.position_flow import position_benchmark
+    from tests.flows.test_position_run import first_or_last_reader
+
+    fake_llm.set_responder(first_or_last_reader)
+    config = tmp_path / "evalmon.toml"
+    config.write_text(f'store = "{tmp_path / "flow.duckdb"}"\n')
+    report = tmp_path / "position.md"
+    result = asyncio.run(
+        position_benchmark(
+            bench=PositionConfig(n_documents=10, positions=[0, 4, 9], limit=3),
+            model=f"openai-compatible:reader@{fake_llm.openai_base_url}",
+            report_path=str(report), config_path=str(config),
+        )
+    )  # fmt: skip
+    accuracy = {(c["setting"], c["position"]): c["accuracy"] for c in result["cells"]}
+    assert accuracy[("position", 0)] == 1.0 and accuracy[("position", 4)] == 0.0
+    assert (
+        tmp_path / "position.png"
+    ).exists() and "| position | original | 9 |" in report.read_text()

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from evals.position import PositionConfig, load_nq_oracle, plan
 from flows.cli import app
 from flows.config import load_config
+from flows.position_flow import run_position_task
 from flows.position_run import markdown_report, run_position
+from metrics.store import Store
 from tests.fakeserver import FakeLLMServer
 
 DOC = re.compile(r"^Document \[(\d+)\]\(Title: .*?\) (.*)$", re.MULTILINE)
@@ -67,6 +69,12 @@ def test_u_curve_of_a_first_or_last_reader(fake_llm: FakeLLMServer, config: Any)
     assert report.summary.errors == 0 and report.summary.total == 12 * (2 + 3 + 3 + 2)
     text = markdown_report(report)
     assert "| position | original | 4 | 12 | 0.0% |" in text
+    with Store(config.store) as store:
+        stored = store.position_results("pos-1").to_pylist()
+    assert len(stored) == len(report.cells)
+    row = next(r for r in stored if r["setting"] == "position" and r["position"] == 4
+               and r["strategy"] == "original")  # fmt: skip
+    assert (row["n"], row["correct"], row["accuracy"], row["context_size"]) == (12, 0, 0.0, 10)
     # Resumed with the same run id: nothing is asked again.
     requests = fake_llm.stats()["requests_total"]
     again = asyncio.run(run_position(bench, config, model=model, run_id="pos-1"))
@@ -122,3 +130,14 @@ def test_bad_settings_exit_2(args: list[str], message: str, tmp_path: Path) -> N
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not store.exists()
+
+
+def test_position_flow_task_body_runs_without_a_server(
+    fake_llm: FakeLLMServer, config: Any
+) -> None:
+    """``.fn`` runs the task's body as a plain coroutine, the way Prefect's docs test tasks."""
+    fake_llm.set_responder(first_or_last_reader)
+    bench = PositionConfig(n_documents=10, positions=[0, 4], limit=2, baselines=False)
+    model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
+    report = asyncio.run(run_position_task.fn(bench, config, model, "flow-fn"))
+    assert [(c.position, c.accuracy) for c in report.cells] == [(0, 1.0), (4, 0.0)]

@@ -16,7 +16,7 @@ from metrics.store import (
     migrate,
 )
 
-TABLES = {"runs", "calls", "scores", "response_cache", "schema_version"}
+TABLES = {"runs", "calls", "scores", "position_results", "response_cache", "schema_version"}
 
 
 def _tables(db: Path) -> set[str]:
