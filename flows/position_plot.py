@@ -41,8 +41,9 @@ def plot_report(report: PositionReport, stem: Path) -> list[Path]:
         shift = (i - (len(strategies) - 1) / 2) * 0.012 * size  # side by side, not on top
         xs = [(c.position or 0) + 1 + shift for c in cells]
         ys = [100 * (c.accuracy or 0.0) for c in cells]
-        low = [y - 100 * c.interval.low for y, c in zip(ys, cells, strict=True)]
-        high = [100 * c.interval.high - y for y, c in zip(ys, cells, strict=True)]
+        # Clamped: rounding can put 100% a hair above a Wilson bound of 0.99999...
+        low = [max(0.0, y - 100 * c.interval.low) for y, c in zip(ys, cells, strict=True)]
+        high = [max(0.0, 100 * c.interval.high - y) for y, c in zip(ys, cells, strict=True)]
         ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=4, linewidth=2,
                     label=f"{report.model_ref.split('@')[0]}: {strategy}")  # fmt: skip
     styles = {
