@@ -172,11 +172,9 @@ def _plan_kv(config: PositionConfig, positions: tuple[int, ...]) -> list[Positio
 def _plan_qa(config: PositionConfig, positions: tuple[int, ...]) -> list[PositionPrompt]:
     pool = load_nq_oracle()
     chosen = choose(len(pool), config.limit, config.seed)
-    wanted = set(chosen)
     contexts: dict[int, MultiDocExample] = {
         m.example.index: m
-        for m in build_multidoc(pool, config.n_documents, seed=config.seed)
-        if m.example.index in wanted
+        for m in build_multidoc(pool, config.n_documents, seed=config.seed, only=chosen)
     }
     prompts: list[PositionPrompt] = []
     for index in chosen:

@@ -11,7 +11,7 @@ position. This is a faithful reconstruction of the setting, not the original fil
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import bm25s
@@ -70,7 +70,11 @@ def _contains_answer(padded_passage: str, answers: Sequence[str]) -> bool:
 
 
 def build_multidoc(
-    examples: Sequence[QAExample], n_documents: int, *, seed: int = 0
+    examples: Sequence[QAExample],
+    n_documents: int,
+    *,
+    seed: int = 0,
+    only: Collection[int] | None = None,
 ) -> list[MultiDocExample]:
     """Give every example ``n_documents - 1`` BM25-ranked distractors from the others' golds.
 
@@ -79,6 +83,8 @@ def build_multidoc(
             others.
         n_documents: Documents per context, gold included (10, 20 and 30 in the paper).
         seed: Seed of the tie-breaking permutation.
+        only: Build contexts only for the examples at these positions of ``examples`` (the
+            whole pool still supplies the distractors); None for all.
 
     Raises:
         ConfigError: ``n_documents`` is below 2, or the pool cannot fill a context.
@@ -92,14 +98,18 @@ def build_multidoc(
         bm25s.tokenize([f"{d.title} {d.text}" for d in pool], stopwords="en", show_progress=False),
         show_progress=False,
     )
-    queries = bm25s.tokenize([ex.question for ex in examples], stopwords="en", show_progress=False)
+    rows = sorted(set(only)) if only is not None else list(range(len(examples)))
+    queries = bm25s.tokenize(
+        [examples[row].question for row in rows], stopwords="en", show_progress=False
+    )
     tiebreak = np.array(random.Random(seed).sample(range(len(pool)), len(pool)))
     wanted = n_documents - 1
     k = min(len(pool), wanted + _MARGIN)
     built: list[MultiDocExample] = []
     ids, scores = retriever.retrieve(queries, k=k, show_progress=False, n_threads=1)
-    for row, example in enumerate(examples):
-        chosen = _pick(row, example, ids[row], scores[row], pool, normalized, tiebreak, wanted)
+    for i, row in enumerate(rows):
+        example = examples[row]
+        chosen = _pick(row, example, ids[i], scores[i], pool, normalized, tiebreak, wanted)
         if chosen is None and k < len(pool):  # rare: too many filtered; rank the whole pool
             single = bm25s.tokenize([example.question], stopwords="en", show_progress=False)
             all_ids, all_scores = retriever.retrieve(single, k=len(pool), show_progress=False)

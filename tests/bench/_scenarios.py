@@ -125,3 +125,25 @@ def position_build() -> float:
     started = time.perf_counter()
     build_multidoc(examples, 30)
     return time.perf_counter() - started
+
+
+def position_overhead(limit: int = 100) -> float:
+    """Milliseconds per prompt of a whole position run against the fake server at 0 latency.
+
+    Everything but the model counts: planning (contexts, reranking, rendering), the runner,
+    the store, scoring and the summary.
+    """
+    from evals.position import PositionConfig
+    from flows.config import EvalmonConfig
+    from flows.position_run import run_position
+
+    bench = PositionConfig(n_documents=20, limit=limit, strategies=["original", "strategic_order"])
+    with tempfile.TemporaryDirectory() as tmp, FakeLLMServerProcess() as server:
+        config = EvalmonConfig(store=Path(tmp) / "bench.duckdb")
+        config = config.model_copy(update={"runner": RunnerConfig(concurrency=16)})
+        started = time.perf_counter()
+        report = asyncio.run(
+            run_position(bench, config, model=f"openai-compatible:b@{server.openai_base_url}")
+        )
+        elapsed = time.perf_counter() - started
+    return 1000 * elapsed / report.summary.total

@@ -115,3 +115,11 @@ def test_a_pool_too_small_is_a_clear_error() -> None:
         build_multidoc(load_nq_oracle()[:5], 10)
     with pytest.raises(ConfigError, match="at least 2 documents"):
         build_multidoc(load_nq_oracle()[:5], 1)
+
+
+def test_building_a_subset_gives_the_same_contexts_as_the_whole_pool() -> None:
+    pool = load_nq_oracle()[:400]
+    whole = build_multidoc(pool, 10, seed=3)
+    subset = build_multidoc(pool, 10, seed=3, only=[5, 77, 399])
+    assert [m.example.index for m in subset] == [5, 77, 399]
+    assert [m.distractors for m in subset] == [whole[i].distractors for i in (5, 77, 399)]
