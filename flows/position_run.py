@@ -24,6 +24,8 @@ class PositionReport:
     config: PositionConfig
     cells: list[Cell]
     summary: RunSummary
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 async def run_position(
@@ -72,13 +74,15 @@ async def run_position(
             calls = store.run_calls(run_id).to_pylist()
             outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
             cells = summarise(bench.task, prompts, outputs)
+            tokens_in = sum(c["input_tokens"] or 0 for c in calls)
+            tokens_out = sum(c["output_tokens"] or 0 for c in calls)
             store.write_position_results(
                 run_id, [_result_row(run_id, provider.ref, bench, c) for c in cells]
             )
             store.finish_run(run_id, "finished", {"cells": len(cells)})
     finally:
         await provider.aclose()
-    return PositionReport(run_id, provider.ref, bench, cells, summary)
+    return PositionReport(run_id, provider.ref, bench, cells, summary, tokens_in, tokens_out)
 
 
 def _result_row(
@@ -118,5 +122,7 @@ def markdown_report(report: PositionReport) -> str:
         )
     s = report.summary
     lines += ["", f"{s.total} prompts: {s.called} called, {s.cached} cached, {s.resumed} "
-              f"resumed, {s.errors} errors; cost ${s.cost_usd:.4f}."]  # fmt: skip
+              f"resumed, {s.errors} errors; {report.input_tokens:,} input and "
+              f"{report.output_tokens:,} output tokens; cost of this attempt "
+              f"${s.cost_usd:.4f}."]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -141,3 +141,26 @@ def test_position_flow_task_body_runs_without_a_server(
     model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
     report = asyncio.run(run_position_task.fn(bench, config, model, "flow-fn"))
     assert [(c.position, c.accuracy) for c in report.cells] == [(0, 1.0), (4, 0.0)]
+
+
+def kv_first_or_last(request: dict[str, Any], api: str) -> str:
+    """A model that reads the value only when the asked key is the first or last record."""
+    prompt = request["messages"][-1]["content"]
+    key = re.findall(r'Key: "([^"]+)"', prompt)[-1]
+    pairs = re.findall(r'"([0-9a-f-]{36})": "([0-9a-f-]{36})"', prompt)
+    keys = [k for k, _ in pairs]
+    return dict(pairs)[key] if key in (keys[0], keys[-1]) else "not found"
+
+
+def test_kv_retrieval_u_curve(fake_llm: FakeLLMServer, config: Any) -> None:
+    fake_llm.set_responder(kv_first_or_last)
+    bench = PositionConfig(task="kv", n_keys=75, limit=5, strategies=["original", "query_aware"])
+    model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
+    report = asyncio.run(run_position(bench, config, model=model))
+    accuracy = {(c.strategy, c.position): c.accuracy for c in report.cells}
+    assert accuracy == {
+        (s, p): (1.0 if p in (0, 74) else 0.0)
+        for s in ("original", "query_aware")
+        for p in (0, 24, 49, 74)
+    }
+    assert report.input_tokens > 0 and "input and" in markdown_report(report)
