@@ -11,17 +11,11 @@ from typing import Any
 
 from evals.datasets import Case, load_cases
 from evals.prompts import load_prompt
-from evals.providers import ConfigError, ProviderError, create_provider
-from evals.runner import (
-    CallSpec,
-    NoProgress,
-    ProgressReporter,
-    Runner,
-    RunSummary,
-    retry_policy,
-)
+from evals.providers import ConfigError
+from evals.runner import CallSpec, ProgressReporter, RunSummary
 from evals.scorers import Scorer, get_scorer
 from flows.config import EvalmonConfig
+from flows.running import open_provider, run_and_store
 from metrics.store import ScoreRow, Store
 
 
@@ -132,14 +126,8 @@ async def run_eval(
     scorers = [get_scorer(name) for name in request.scorers]
     messages = {case.id: prompt.render(case.inputs) for case in cases}
     model = request.model or prompt.spec.model or config.default_model
-    provider = create_provider(
-        model, config.providers, pricing=config.price_table(), retry=retry_policy(config.runner)
-    )
+    provider = await open_provider(model, config)
     try:
-        try:
-            await provider.check()
-        except ProviderError as exc:
-            raise ConfigError(f"cannot use {provider.ref}: {exc}") from None
         params = prompt.spec.params.to_generate_params()
         specs = [
             CallSpec(case.id, repeat, messages[case.id], params)
@@ -155,13 +143,7 @@ async def run_eval(
                 params={**params.as_key_dict(), "repeats": request.repeats, "limit": request.limit},
                 config={"prompt_hash": prompt.content_hash, "scorers": list(request.scorers)},
             )  # fmt: skip
-            runner = Runner(provider, store, cache=store, config=config.runner,
-                            progress=progress or NoProgress())  # fmt: skip
-            try:
-                summary = await runner.run(run_id, specs)
-            except BaseException:
-                store.finish_run(run_id, "interrupted", {})
-                raise
+            summary = await run_and_store(provider, store, run_id, specs, config, progress)
             rows = score_calls(
                 store.run_calls(run_id).to_pylist(), {c.id: c for c in cases}, scorers
             )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evals.position import Cell, PositionConfig, plan, summarise
-from evals.providers import ConfigError, GenerateParams, Message, ProviderError, create_provider
-from evals.runner import CallSpec, NoProgress, ProgressReporter, Runner, RunSummary, retry_policy
+from evals.providers import GenerateParams, Message
+from evals.runner import CallSpec, ProgressReporter, RunSummary
 from flows.config import EvalmonConfig
 from flows.eval_run import new_run_id
+from flows.running import open_provider, run_and_store
 from metrics.store import PositionResultRow, Store
 
 # The paper's decoding: greedy, at most 100 new tokens.
@@ -44,15 +45,8 @@ async def run_position(
         ConfigError: Bad settings or an unreachable model (exit code 2).
     """
     prompts = plan(bench)
-    provider = create_provider(
-        model or config.default_model, config.providers, pricing=config.price_table(),
-        retry=retry_policy(config.runner),
-    )  # fmt: skip
+    provider = await open_provider(model or config.default_model, config)
     try:
-        try:
-            await provider.check()
-        except ProviderError as exc:
-            raise ConfigError(f"cannot use {provider.ref}: {exc}") from None
         specs = [
             CallSpec(p.case_id, 0, (Message("user", p.prompt),), PAPER_PARAMS) for p in prompts
         ]
@@ -64,13 +58,7 @@ async def run_position(
                 prompt_ref=f"lost-in-the-middle/{bench.task}", dataset_ref=f"{bench.task}-{size}",
                 params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
             )  # fmt: skip
-            runner = Runner(provider, store, cache=store, config=config.runner,
-                            progress=progress or NoProgress())  # fmt: skip
-            try:
-                summary = await runner.run(run_id, specs)
-            except BaseException:
-                store.finish_run(run_id, "interrupted", {})
-                raise
+            summary = await run_and_store(provider, store, run_id, specs, config, progress)
             calls = store.run_calls(run_id).to_pylist()
             outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
             cells = summarise(bench.task, prompts, outputs)
