@@ -11,11 +11,10 @@ from typing import Any
 
 from evals.datasets import Case, load_cases
 from evals.prompts import load_prompt
-from evals.providers import ConfigError
 from evals.runner import CallSpec, ProgressReporter, RunSummary
 from evals.scorers import Scorer, get_scorer
 from flows.config import EvalmonConfig
-from flows.running import open_provider, run_and_store
+from flows.running import check_resume, open_provider, run_and_store
 from metrics.store import ScoreRow, Store
 
 
@@ -136,7 +135,7 @@ async def run_eval(
         ]
         with Store(config.store) as store:
             run_id = request.run_id or new_run_id(prompt.spec.name)
-            _check_resume(store, run_id, provider.ref, prompt.ref, str(request.dataset))
+            check_resume(store, run_id, provider.ref, prompt.ref, str(request.dataset))
             store.start_run(
                 run_id, kind="eval", model_ref=provider.ref, prompt_ref=prompt.ref,
                 dataset_ref=str(request.dataset),
@@ -161,16 +160,3 @@ async def run_eval(
     finally:
         await provider.aclose()
     return EvalReport(run_id, prompt.ref, provider.ref, status, summary, rows, means, error_share)
-
-
-def _check_resume(store: Store, run_id: str, model_ref: str, prompt_ref: str, dataset: str) -> None:
-    """A resumed run must use the prompt, model and dataset it was started with."""
-    run = store.get_run(run_id)
-    if run is None:
-        return
-    if (run.model_ref, run.prompt_ref, run.dataset_ref) != (model_ref, prompt_ref, dataset):
-        raise ConfigError(
-            f"run {run_id!r} was started with {run.prompt_ref} on {run.model_ref} over "
-            f"{run.dataset_ref}; resume it with the same prompt, model and dataset, or choose "
-            "another --run-id"
-        )

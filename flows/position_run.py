@@ -9,7 +9,7 @@ from evals.providers import GenerateParams, Message
 from evals.runner import CallSpec, ProgressReporter, RunSummary
 from flows.config import EvalmonConfig
 from flows.eval_run import new_run_id
-from flows.running import open_provider, run_and_store
+from flows.running import check_resume, open_provider, run_and_store
 from metrics.store import PositionResultRow, Store
 
 # The paper's decoding: greedy, at most 100 new tokens.
@@ -52,10 +52,12 @@ async def run_position(
         ]
         size = bench.context_size
         run_id = run_id or new_run_id(f"position-{bench.task}-{size}")
+        prompt_ref, dataset_ref = f"lost-in-the-middle/{bench.task}", f"{bench.task}-{size}"
         with Store(config.store) as store:
+            check_resume(store, run_id, provider.ref, prompt_ref, dataset_ref)
             store.start_run(
                 run_id, kind="position", model_ref=provider.ref,
-                prompt_ref=f"lost-in-the-middle/{bench.task}", dataset_ref=f"{bench.task}-{size}",
+                prompt_ref=prompt_ref, dataset_ref=dataset_ref,
                 params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
             )  # fmt: skip
             summary = await run_and_store(provider, store, run_id, specs, config, progress)

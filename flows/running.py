@@ -46,3 +46,22 @@ async def run_and_store(
     except BaseException:
         store.finish_run(run_id, "interrupted", {})
         raise
+
+
+def check_resume(store: Store, run_id: str, model_ref: str, prompt_ref: str, dataset: str) -> None:
+    """A resumed run must use the model, prompt and data it was started with.
+
+    Otherwise the answers kept from the first attempt would be reported as another model's.
+
+    Raises:
+        ConfigError: The stored run differs; the message names what it was started with.
+    """
+    run = store.get_run(run_id)
+    if run is None:
+        return
+    if (run.model_ref, run.prompt_ref, run.dataset_ref) != (model_ref, prompt_ref, dataset):
+        raise ConfigError(
+            f"run {run_id!r} was started with {run.prompt_ref} on {run.model_ref} over "
+            f"{run.dataset_ref}; resume it with the same prompt, model and dataset, or choose "
+            "another --run-id"
+        )

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evals.position import PositionConfig, load_nq_oracle, plan
+from evals.providers import ConfigError
 from flows.cli import app
 from flows.config import load_config
 from flows.position_flow import run_position_task
@@ -80,6 +81,10 @@ def test_u_curve_of_a_first_or_last_reader(fake_llm: FakeLLMServer, config: Any)
     again = asyncio.run(run_position(bench, config, model=model, run_id="pos-1"))
     assert again.summary.resumed == again.summary.total
     assert fake_llm.stats()["requests_total"] == requests + 1  # only the endpoint check
+    # Another model may not take over the run: its answers would be reported as this one's.
+    other = f"openai-compatible:other@{fake_llm.openai_base_url}"
+    with pytest.raises(ConfigError, match="was started with lost-in-the-middle/qa on"):
+        asyncio.run(run_position(bench, config, model=other, run_id="pos-1"))
 
 
 def test_model_errors_are_excluded_not_wrong(fake_llm: FakeLLMServer, config: Any) -> None:
