@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakeserver import FakeLLMServer
+# The ``fake_llm`` fixture: a fresh loopback fake OpenAI/Anthropic server per test.
+pytest_plugins = ["tests.fakeserver.pytest_plugin"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -63,13 +64,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLLMServer]:
-    """A loopback fake OpenAI/Anthropic server, reset for each test."""
-    with FakeLLMServer() as server:
-        yield server
 
 
 def require_binary(name: str) -> str:

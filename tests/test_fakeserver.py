@@ -22,8 +22,6 @@ from tests.fakeserver import (
 )
 from tests.fakeserver.__main__ import main as cli_main
 
-pytest_plugins = ["tests.fakeserver.pytest_plugin"]
-
 USER: Any = [{"role": "user", "content": "What is the capital of France?"}]
 
 
