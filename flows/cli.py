@@ -68,14 +68,14 @@ def models(
     except EvalmonError as exc:
         raise fail(str(exc)) from None
     table = Table(title="evalmon providers")
-    for column in ("provider", "example model string", "status", "reachable"):
-        table.add_column(column)
+    for column in ("provider", "what", "example model string", "status", "reachable"):
+        table.add_column(column, no_wrap=column in ("provider", "example model string"))
     for info in PROVIDERS.values():
         status, ref = _provider_status(info.name, info.sdk, config)
         reachable = "-"
         if check and ref is not None:
             reachable = asyncio.run(_reachable(ref, config))
-        table.add_row(info.name, info.example, status, reachable)
+        table.add_row(info.name, info.description, info.example, status, reachable)
     out.print(table)
     out.print(f"default model: {config.default_model}   store: {config.store}", highlight=False)
 
