@@ -1,8 +1,15 @@
-"""Scorers: small versioned factories that turn an output into a :class:`Score`."""
+"""Scorers: small versioned factories that turn an output into a :class:`Score`.
 
-from collections.abc import Callable
+Deterministic scorers are plain functions; scorers that call a model (judges, ragas' LLM
+metrics) are coroutine functions and take the provider they call as ``provider=``. Suites
+name a scorer and its options; :func:`get_scorer` builds it.
+"""
 
-from evals.providers import ConfigError
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from evals.providers import ConfigError, Provider
 from evals.scorers._match import (
     best_subspan_em,
     best_subspan_match,
@@ -10,35 +17,65 @@ from evals.scorers._match import (
     includes,
     normalize_answer,
 )
-from evals.scorers._types import Score, Scorer
+from evals.scorers._types import Score, Scorer, ScoreInput
 
-SCORERS: dict[str, Callable[[], Scorer]] = {
+SCORERS: dict[str, Callable[..., Scorer]] = {
     "best_subspan_em": best_subspan_match,
     "exact_match": exact_match,
     "includes": includes,
 }
 
 
-def get_scorer(name: str) -> Scorer:
-    """Return the scorer called ``name``.
+def needs_model(name: str) -> bool:
+    """Whether scorer ``name`` calls a model (its factory takes ``provider=``)."""
+    factory = SCORERS.get(name)
+    return factory is not None and "provider" in inspect.signature(factory).parameters
+
+
+def get_scorer(
+    name: str, options: Mapping[str, Any] | None = None, *, provider: Provider | None = None
+) -> Scorer:
+    """Build the scorer called ``name`` with its options.
+
+    Args:
+        name: A key of :data:`SCORERS`.
+        options: Keyword options of the scorer's factory.
+        provider: The model an LLM scorer calls (required for those, ignored otherwise).
 
     Raises:
-        ConfigError: Unknown name; the message lists the known ones.
+        ConfigError: Unknown name (the message lists the known ones), unknown or bad options,
+            or an LLM scorer without a provider.
     """
+    factory = SCORERS.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown scorer {name!r}; known scorers: {', '.join(sorted(SCORERS))}")
+    kwargs = dict(options or {})
+    if needs_model(name):
+        if provider is None:
+            raise ConfigError(f"scorer {name!r} calls a model; give it one with the model option")
+        kwargs["provider"] = provider
+    parameters = inspect.signature(factory).parameters
+    if unknown := sorted(set(kwargs) - set(parameters)):
+        known = ", ".join(p for p in parameters if p != "provider") or "none"
+        raise ConfigError(
+            f"scorer {name!r} has no option {', '.join(unknown)}; its options: {known}"
+        )
     try:
-        return SCORERS[name]()
-    except KeyError:
-        raise ConfigError(f"unknown scorer {name!r}; known scorers: {', '.join(SCORERS)}") from None
+        return factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"scorer {name!r}: {exc}") from None
 
 
 __all__ = [
     "SCORERS",
     "Score",
+    "ScoreInput",
     "Scorer",
     "best_subspan_em",
     "best_subspan_match",
     "exact_match",
     "get_scorer",
     "includes",
+    "needs_model",
     "normalize_answer",
 ]

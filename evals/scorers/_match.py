@@ -7,7 +7,7 @@ import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from evals.scorers._types import Score, Scorer
+from evals.scorers._types import Score, Scorer, ScoreInput
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
@@ -50,11 +50,11 @@ def _answer_scorer(name: str, version: str, matches: Callable[[str, str], bool])
     Without an expected answer the output is unscored (``None``), never 0.
     """
 
-    def score(output: str, expected: Any) -> Score:
-        answers = _answers(expected)
+    def score(item: ScoreInput) -> Score:
+        answers = _answers(item.expected)
         if not answers:
             return Score(value=None, reason="no expected answer")
-        return Score(value=1.0 if any(matches(output, a) for a in answers) else 0.0)
+        return Score(value=1.0 if any(matches(item.output, a) for a in answers) else 0.0)
 
     return Scorer(name=name, version=version, fn=score)
 
