@@ -17,7 +17,7 @@ from evals.scorers._match import (
     includes,
     normalize_answer,
 )
-from evals.scorers._types import Score, Scorer, ScoreInput
+from evals.scorers._types import Score, ScoreInput, Scorer
 
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "best_subspan_em": best_subspan_match,

@@ -7,7 +7,7 @@ import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from evals.scorers._types import Score, Scorer, ScoreInput
+from evals.scorers._types import Score, ScoreInput, Scorer
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)

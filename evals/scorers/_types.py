@@ -94,5 +94,5 @@ class Scorer:
             raise TypeError(f"scorer {self.name!r} calls a model; await scorer.ascore(...)")
         item = ScoreInput(output, expected, inputs or {}, metadata or {})
         result = self.fn(item)
-        assert isinstance(result, Score)  # noqa: S101 - is_async excluded awaitables
+        assert isinstance(result, Score)
         return result

@@ -55,7 +55,8 @@ def assert_at(message: str, path: Path, line: int) -> None:
 
 def test_example_prompt_loads() -> None:
     prompt = load_prompt(EXAMPLE)
-    assert prompt.ref == "rag_qa@1.0.0"
+    assert prompt.ref == "rag_qa@1.0.1"
+    assert list(prompt.partials) == ["partials/documents.j2"]
     assert prompt.spec.variables == ["question", "documents"]
     assert prompt.spec.model == "local:smollm2"
     assert prompt.spec.params.temperature == 0
