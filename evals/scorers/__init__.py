@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from evals.providers import ConfigError, Provider
+from evals.scorers._json import json_schema, json_valid
+from evals.scorers._judge import render_judge_messages, rubric_judge
 from evals.scorers._match import (
     best_subspan_em,
     best_subspan_match,
@@ -17,12 +19,34 @@ from evals.scorers._match import (
     includes,
     normalize_answer,
 )
+from evals.scorers._ragas_text import (
+    bleu,
+    context_precision,
+    context_recall,
+    rouge,
+    string_similarity,
+)
+from evals.scorers._text import contains, normalized_match, regex
 from evals.scorers._types import Score, ScoreInput, Scorer
 
 SCORERS: dict[str, Callable[..., Scorer]] = {
+    # deterministic
     "best_subspan_em": best_subspan_match,
     "exact_match": exact_match,
+    "normalized_match": normalized_match,
     "includes": includes,
+    "contains": contains,
+    "regex": regex,
+    "json_valid": json_valid,
+    "json_schema": json_schema,
+    # ragas' non-LLM metrics
+    "rouge": rouge,
+    "bleu": bleu,
+    "string_similarity": string_similarity,
+    "context_recall": context_recall,
+    "context_precision": context_precision,
+    # model-graded
+    "judge": rubric_judge,
 }
 
 
@@ -78,4 +102,6 @@ __all__ = [
     "includes",
     "needs_model",
     "normalize_answer",
+    "render_judge_messages",
+    "rubric_judge",
 ]

@@ -49,8 +49,8 @@ AsyncScoreFn = Callable[[ScoreInput], Awaitable[Score]]
 class Scorer:
     """A named, versioned scoring function of a :class:`ScoreInput`.
 
-    ``fn`` is a plain function for deterministic scorers and a coroutine function for
-    scorers that call a model (judges, ragas' LLM metrics); :meth:`ascore` takes both.
+    ``fn`` is a plain function or a coroutine function (judges, ragas' metrics);
+    :meth:`ascore` takes both.
 
     Attributes:
         name: Name in reports and the store.
@@ -67,7 +67,7 @@ class Scorer:
 
     @property
     def is_async(self) -> bool:
-        """Whether ``fn`` is a coroutine function (it calls a model)."""
+        """Whether ``fn`` is a coroutine function (model-graded and ragas scorers)."""
         return inspect.iscoroutinefunction(self.fn)
 
     async def ascore(self, item: ScoreInput) -> Score:
@@ -88,10 +88,10 @@ class Scorer:
         """Score one output with a deterministic scorer.
 
         Raises:
-            TypeError: The scorer calls a model; use :meth:`ascore`.
+            TypeError: The scorer is asynchronous; use :meth:`ascore`.
         """
         if self.is_async:
-            raise TypeError(f"scorer {self.name!r} calls a model; await scorer.ascore(...)")
+            raise TypeError(f"scorer {self.name!r} is asynchronous; await scorer.ascore(...)")
         item = ScoreInput(output, expected, inputs or {}, metadata or {})
         result = self.fn(item)
         assert isinstance(result, Score)

@@ -136,9 +136,16 @@ def test_includes() -> None:
 
 def test_get_scorer_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
-        get_scorer("bleu")
+        get_scorer("blue")
     message = str(info.value)
-    assert "'bleu'" in message
+    assert "'blue'" in message
     for name in SCORERS:
         assert name in message
-    assert set(SCORERS) == {"best_subspan_em", "exact_match", "includes"}
+
+
+def test_get_scorer_checks_options_and_models() -> None:
+    with pytest.raises(ConfigError, match="has no option pattrn; its options: pattern"):
+        get_scorer("regex", {"pattrn": "x"})
+    with pytest.raises(ConfigError, match="scorer 'judge' calls a model"):
+        get_scorer("judge", {"rubric": "prompts/judges/faithfulness.yaml"})
+    assert get_scorer("regex", {"pattern": r"\d+"})("abc 42").value == 1.0
