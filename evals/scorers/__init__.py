@@ -19,6 +19,7 @@ from evals.scorers._match import (
     includes,
     normalize_answer,
 )
+from evals.scorers._ragas_llm import answer_relevancy, faithfulness, llm_context_precision
 from evals.scorers._ragas_text import (
     bleu,
     context_precision,
@@ -45,8 +46,11 @@ SCORERS: dict[str, Callable[..., Scorer]] = {
     "string_similarity": string_similarity,
     "context_recall": context_recall,
     "context_precision": context_precision,
-    # model-graded
+    # model-graded: the rubric judge and ragas' LLM metrics, through evalmon's providers
     "judge": rubric_judge,
+    "faithfulness": faithfulness,
+    "answer_relevancy": answer_relevancy,
+    "llm_context_precision": llm_context_precision,
 }
 
 

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from evals.prompts import Prompt, load_prompt
-from evals.providers import CallResult, ConfigError, Message, Provider, ProviderError
+from evals.providers import (
+    CallResult,
+    ConfigError,
+    Message,
+    Provider,
+    ProviderError,
+    RetryPolicy,
+    call_with_retries,
+)
 from evals.scorers._types import Score, ScoreInput, Scorer
 
 JUDGE_VARIABLES = ("response", "question", "reference", "context")
@@ -281,6 +289,7 @@ def rubric_judge(
     loaded = load_rubric(rubric)
     params = loaded.prompt.spec.params.to_generate_params()
     span = loaded.max_score - loaded.min_score
+    policy = RetryPolicy()  # transport retries (429, 5xx, timeouts), as the runner's calls get
 
     async def judge(item: ScoreInput) -> Score:
         details: dict[str, Any] = {"rubric": loaded.version, "judge": provider.ref, "attempts": 0}
@@ -293,7 +302,7 @@ def rubric_judge(
         for attempt in range(max_parse_retries + 1):
             details["attempts"] = attempt + 1
             try:
-                result: CallResult = await provider.generate(messages, params)
+                result: CallResult = await call_with_retries(provider, messages, params, policy)
             except ProviderError as exc:
                 return Score(None, f"judge call failed ({exc.kind}): {exc}", details)
             details["judge"] = result.answered_by or provider.ref
