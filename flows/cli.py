@@ -16,6 +16,7 @@ from rich.table import Table
 
 from evals.providers import PROVIDERS, ConfigError, EvalmonError, ProviderError, create_provider
 from flows.cli_common import ConfigOption, config_from, err, fail, out
+from flows.cli_gate import check, gate, schemas
 from flows.cli_position import position_app
 from flows.config import EvalmonConfig
 from flows.eval_run import EvalReport, EvalRequest, run_eval
@@ -30,6 +31,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(position_app, name="position")
+app.command("gate")(gate)
+app.command("schemas")(schemas)
+app.command("check")(check)
 
 
 @app.command()

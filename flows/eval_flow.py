@@ -20,9 +20,13 @@ from flows.eval_run import EvalReport, EvalRequest, new_run_id, run_eval
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry outages and crashes, never bad input (it would fail the same way again)."""
+    """Retry outages and crashes, never bad input (it would fail the same way again).
+
+    ``_sync=True``: in an async task, ``state.result()`` would return a coroutine instead
+    of raising the task's exception, and every failure would look retryable.
+    """
     try:
-        state.result()
+        state.result(_sync=True)
     except ConfigError:
         return False
     except Exception:

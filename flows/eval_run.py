@@ -12,7 +12,7 @@ from typing import Any
 from evals.datasets import Case, load_cases
 from evals.prompts import load_prompt
 from evals.runner import CallSpec, ProgressReporter, RunSummary
-from evals.scorers import Scorer, get_scorer
+from evals.scorers import ScoreInput, Scorer, get_scorer
 from flows.config import EvalmonConfig
 from flows.running import check_resume, open_provider, run_and_store
 from metrics.store import ScoreRow, Store
@@ -77,7 +77,7 @@ def new_run_id(prefix: str) -> str:
     return f"{prefix.replace('/', '_')}-{stamp}-{secrets.token_hex(3)}"
 
 
-def score_calls(
+async def score_calls(
     calls: Sequence[dict[str, Any]], cases: dict[str, Case], scorers: Sequence[Scorer]
 ) -> list[CaseRow]:
     """Score every stored call; an errored call is unscored (None), never 0."""
@@ -88,7 +88,8 @@ def score_calls(
             continue
         error = call.get("error_kind")
         text = call.get("text") or ""
-        scores = {s.name: (None if error else s(text, case.expected).value) for s in scorers}
+        item = ScoreInput(text, case.expected, case.inputs, case.metadata)
+        scores = {s.name: (None if error else (await s.ascore(item)).value) for s in scorers}
         rows.append(
             CaseRow(
                 case_id=call["case_id"], repeat=int(call["repeat"]), output=text, scores=scores,
@@ -143,7 +144,7 @@ async def run_eval(
                 config={"prompt_hash": prompt.content_hash, "scorers": list(request.scorers)},
             )  # fmt: skip
             summary = await run_and_store(provider, store, run_id, specs, config, progress)
-            rows = score_calls(
+            rows = await score_calls(
                 store.run_calls(run_id).to_pylist(), {c.id: c for c in cases}, scorers
             )
             store.write_scores(

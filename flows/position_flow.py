@@ -51,7 +51,8 @@ async def position_benchmark(
         config_path: evalmon.toml to use.
 
     Returns:
-        The run id and the accuracy of every cell.
+        The run id, the prompts skipped as longer than the model's context window, and the
+        accuracy of every cell.
     """
     bench = bench or PositionConfig()
     config = load_config(Path(config_path) if config_path else None)
@@ -67,9 +68,10 @@ async def position_benchmark(
     return {
         "run_id": report.run_id,
         "model": report.model_ref,
+        "skipped": report.skipped,
         "cells": [
             {"setting": c.setting, "strategy": c.strategy, "position": c.position,
-             "n": c.n, "accuracy": c.accuracy}
+             "n": c.n, "accuracy": c.accuracy, "errors": c.errors, "skipped": c.skipped}
             for c in report.cells
         ],
     }  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evals.position import Cell, PositionConfig, plan, summarise
-from evals.providers import GenerateParams, Message
+from evals.providers import CONTEXT_OVERFLOW, GenerateParams, Message
 from evals.runner import CallSpec, ProgressReporter, RunSummary
 from flows.config import EvalmonConfig
 from flows.eval_run import new_run_id
@@ -18,7 +18,17 @@ PAPER_PARAMS = GenerateParams(temperature=0.0, max_tokens=100)
 
 @dataclass(frozen=True, slots=True)
 class PositionReport:
-    """What a position-benchmark run measured."""
+    """What a position-benchmark run measured.
+
+    Attributes:
+        run_id: The stored run.
+        model_ref: The model that answered.
+        config: What was run.
+        cells: Accuracy per (setting, strategy, position).
+        summary: What the runner did in this attempt.
+        input_tokens: Prompt tokens of every stored call of the run.
+        output_tokens: Completion tokens of every stored call of the run.
+    """
 
     run_id: str
     model_ref: str
@@ -27,6 +37,21 @@ class PositionReport:
     summary: RunSummary
     input_tokens: int = 0
     output_tokens: int = 0
+
+    @property
+    def scored(self) -> int:
+        """Prompts answered and scored, over all cells."""
+        return sum(c.n for c in self.cells)
+
+    @property
+    def errors(self) -> int:
+        """Prompts whose call failed (excluded from the accuracy), over all cells."""
+        return sum(c.errors for c in self.cells)
+
+    @property
+    def skipped(self) -> int:
+        """Prompts the model rejected as longer than its context window, over all cells."""
+        return sum(c.skipped for c in self.cells)
 
 
 async def run_position(
@@ -63,13 +88,15 @@ async def run_position(
             summary = await run_and_store(provider, store, run_id, specs, config, progress)
             calls = store.run_calls(run_id).to_pylist()
             outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
-            cells = summarise(bench.task, prompts, outputs)
+            overflowed = {c["case_id"] for c in calls if c["error_kind"] == CONTEXT_OVERFLOW}
+            cells = summarise(bench.task, prompts, outputs, overflowed)
             tokens_in = sum(c["input_tokens"] or 0 for c in calls)
             tokens_out = sum(c["output_tokens"] or 0 for c in calls)
             store.write_position_results(
                 run_id, [_result_row(run_id, provider.ref, bench, c) for c in cells]
             )
-            store.finish_run(run_id, "finished", {"cells": len(cells)})
+            skipped = sum(c.skipped for c in cells)
+            store.finish_run(run_id, "finished", {"cells": len(cells), "skipped": skipped})
     finally:
         await provider.aclose()
     return PositionReport(run_id, provider.ref, bench, cells, summary, tokens_in, tokens_out)
@@ -81,7 +108,7 @@ def _result_row(
     return PositionResultRow(
         run_id=run_id, task=bench.task, model_ref=model_ref, context_size=bench.context_size,
         setting=cell.setting, strategy=cell.strategy, position=cell.position, n=cell.n,
-        correct=cell.correct, errors=cell.errors, accuracy=cell.accuracy,
+        correct=cell.correct, errors=cell.errors, skipped=cell.skipped, accuracy=cell.accuracy,
         ci_low=cell.interval.low, ci_high=cell.interval.high,
     )  # fmt: skip
 
@@ -98,21 +125,36 @@ def markdown_report(report: PositionReport) -> str:
         f"# Lost in the middle: {what}",
         "",
         f"Model `{report.model_ref}`, run `{report.run_id}`. Accuracy with 95% Wilson intervals;"
-        " errored calls are excluded, not counted wrong.",
+        " errored calls are excluded, not counted wrong, and so are the prompts the model"
+        " rejected as longer than its context window (skipped, as the paper dropped them).",
         "",
-        "| setting | strategy | gold position | n | accuracy | 95% CI | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| setting | strategy | gold position | n | accuracy | 95% CI | errors | skipped |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in report.cells:
         accuracy = "-" if c.accuracy is None else f"{c.accuracy:.1%}"
         position = "-" if c.position is None else str(c.position)
         lines.append(
             f"| {c.setting} | {c.strategy} | {position} | {c.n} | {accuracy} | "
-            f"{c.interval.low:.1%}–{c.interval.high:.1%} | {c.errors} |"
+            f"{c.interval.low:.1%}–{c.interval.high:.1%} | {c.errors} | {c.skipped} |"
         )
+    lines += ["", _total_line(report)]
     s = report.summary
     lines += ["", f"{s.total} prompts: {s.called} called, {s.cached} cached, {s.resumed} "
-              f"resumed, {s.errors} errors; {report.input_tokens:,} input and "
-              f"{report.output_tokens:,} output tokens; cost of this attempt "
+              f"resumed, {s.errors} failed (skipped ones included); {report.input_tokens:,} "
+              f"input and {report.output_tokens:,} output tokens; cost of this attempt "
               f"${s.cost_usd:.4f}."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _total_line(report: PositionReport) -> str:
+    total = report.scored + report.errors + report.skipped
+    line = (
+        f"**Total:** {total} prompts: {report.scored} scored, {report.errors} errors, "
+        f"{report.skipped} skipped as longer than the model's context window."
+    )
+    if report.skipped:
+        line += " To score them, use a model with a longer context window, or fewer " + (
+            "keys." if report.config.task == "kv" else "documents."
+        )
+    return line

@@ -65,3 +65,24 @@ def check_resume(store: Store, run_id: str, model_ref: str, prompt_ref: str, dat
             f"{run.dataset_ref}; resume it with the same prompt, model and dataset, or choose "
             "another --run-id"
         )
+
+
+class ProviderPool:
+    """Providers opened once per model string and closed together (one local server, say)."""
+
+    def __init__(self, config: EvalmonConfig) -> None:
+        """Start empty; :meth:`get` opens providers on first use."""
+        self._config = config
+        self._providers: dict[str, Provider] = {}
+
+    async def get(self, model: str) -> Provider:
+        """The checked provider for ``model`` (see :func:`open_provider`)."""
+        if model not in self._providers:
+            self._providers[model] = await open_provider(model, self._config)
+        return self._providers[model]
+
+    async def aclose(self) -> None:
+        """Close every provider opened."""
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from evals.position._plan import PositionPrompt
@@ -45,7 +45,9 @@ def score_answer(task: str, output: str, answers: Sequence[str]) -> float:
 class Cell:
     """Accuracy of one (setting, strategy, position) cell.
 
-    Errors are excluded from ``n``: an error is not a wrong answer.
+    Errors are excluded from ``n``: an error is not a wrong answer. So are the prompts the
+    model rejected as longer than its context window (``skipped``), which the paper dropped
+    too; they are not counted as errors either.
     """
 
     setting: str
@@ -55,6 +57,7 @@ class Cell:
     correct: int
     errors: int
     interval: Interval
+    skipped: int = 0
 
     @property
     def accuracy(self) -> float | None:
@@ -63,13 +66,23 @@ class Cell:
 
 
 def summarise(
-    task: str, prompts: Sequence[PositionPrompt], outputs: Mapping[str, str | None]
+    task: str,
+    prompts: Sequence[PositionPrompt],
+    outputs: Mapping[str, str | None],
+    skipped: Collection[str] = frozenset(),
 ) -> list[Cell]:
     """Accuracy per cell from the outputs by ``case_id`` (None for a call that errored).
 
     Position-free settings (baselines, reordering strategies) form one cell each.
+
+    Args:
+        task: ``qa`` or ``kv`` (chooses the metric).
+        prompts: The planned prompts.
+        outputs: Answer text by ``case_id``; None (or missing) for a call that errored.
+        skipped: ``case_id`` of the prompts rejected as longer than the model's context
+            window; they count as skipped, neither scored nor errors.
     """
-    tally: dict[tuple[str, str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
+    tally: dict[tuple[str, str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for prompt in prompts:
         key = (
             prompt.setting,
@@ -77,6 +90,9 @@ def summarise(
             prompt.position if prompt.setting == "position" else None,
         )
         counts = tally[key]
+        if prompt.case_id in skipped:
+            counts[3] += 1
+            continue
         output = outputs.get(prompt.case_id)
         if output is None:
             counts[2] += 1
@@ -85,7 +101,7 @@ def summarise(
         counts[1] += int(score_answer(task, output, prompt.answers))
     order = {"position": 0, "closedbook": 1, "oracle": 2, "reordered": 3}
     cells = [
-        Cell(setting, strategy, position, n, correct, errors, wilson_interval(correct, n))
-        for (setting, strategy, position), (n, correct, errors) in tally.items()
+        Cell(setting, strategy, position, n, correct, errors, wilson_interval(correct, n), rejected)
+        for (setting, strategy, position), (n, correct, errors, rejected) in tally.items()
     ]
     return sorted(cells, key=lambda c: (order[c.setting], c.strategy, c.position or 0))

@@ -6,12 +6,14 @@ and ``fallback:PRIMARY,FALLBACK``. Adapters and their SDKs are imported only whe
 """
 
 from evals.providers._errors import (
+    CONTEXT_OVERFLOW,
     ConfigError,
     EvalmonError,
     ProviderError,
     parse_retry_after,
     redact_secrets,
 )
+from evals.providers._http_errors import is_context_overflow
 from evals.providers._registry import (
     PROVIDERS,
     ModelRef,
@@ -33,6 +35,7 @@ from evals.providers._types import (
 DEFAULT_MODEL = "local:smollm2"
 
 __all__ = [
+    "CONTEXT_OVERFLOW",
     "DEFAULT_MODEL",
     "PROVIDERS",
     "AttemptGate",
@@ -51,6 +54,7 @@ __all__ = [
     "call_with_retries",
     "create_provider",
     "error_result",
+    "is_context_overflow",
     "known_models_hint",
     "parse_model_ref",
     "parse_retry_after",

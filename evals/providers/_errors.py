@@ -12,6 +12,9 @@ RETRYABLE_KINDS = frozenset(
 )
 # Error kinds that mean the provider is down, so a fallback chain moves on.
 OUTAGE_KINDS = frozenset({"server_error", "timeout", "connection", "rate_limited"})
+# The prompt does not fit the model's context window: asking again cannot help, and
+# another model would answer a different experiment, so it is neither retried nor an outage.
+CONTEXT_OVERFLOW = "context_overflow"
 
 _SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),

@@ -56,7 +56,8 @@ class CallError:
 
     Attributes:
         kind: Error class (``rate_limited``, ``server_error``, ``timeout``, ``connection``,
-            ``bad_request``, ``auth``, ``malformed_response``, ``not_found``, ``other``).
+            ``bad_request``, ``context_overflow`` (the prompt is longer than the model's
+            context window), ``auth``, ``malformed_response``, ``not_found``, ``other``).
         message: One-line description, with secrets removed.
         status: HTTP status when there was one.
     """

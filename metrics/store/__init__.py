@@ -12,6 +12,7 @@ from metrics.store._connection import (
     open_connection,
     parse_lock_error,
 )
+from metrics.store._gate import GateDecisionRow
 from metrics.store._journal import JournalBusyError, journal_dir
 from metrics.store._migrations import (
     MIGRATIONS,
@@ -23,7 +24,11 @@ from metrics.store._migrations import (
     migration,
 )
 from metrics.store._models import RunInfo, RunStart, ScoreRow
-from metrics.store._position import PositionResultRow
+from metrics.store._position import (
+    LatestPositionResult,
+    PositionResultRow,
+    latest_position_results,
+)
 from metrics.store._store import Store
 
 __all__ = [
@@ -32,7 +37,9 @@ __all__ = [
     "MIGRATIONS",
     "RUN_STATUSES",
     "AppliedMigration",
+    "GateDecisionRow",
     "JournalBusyError",
+    "LatestPositionResult",
     "LockHolder",
     "PositionResultRow",
     "RunInfo",
@@ -44,6 +51,7 @@ __all__ = [
     "applied_migrations",
     "connect",
     "journal_dir",
+    "latest_position_results",
     "migrate",
     "migration",
     "open_connection",

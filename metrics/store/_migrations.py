@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from metrics.store._gate import CREATE_GATE_DECISIONS
+
 MigrationFn = Callable[[duckdb.DuckDBPyConnection], None]
 
 MIGRATIONS: list[MigrationFn] = []
@@ -158,6 +160,22 @@ def m002_position_results(conn: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+
+
+@migration
+def m003_position_skipped(conn: duckdb.DuckDBPyConnection) -> None:
+    """Add ``position_results.skipped``: prompts rejected as longer than the context window.
+
+    Rows written before it get 0, which is what those runs recorded: such prompts were
+    counted as errors then.
+    """
+    conn.execute("ALTER TABLE position_results ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0")
+
+
+@migration
+def m004_gate_decisions(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create ``gate_decisions``: the prompt gate's verdict per prompt, suite and scorer."""
+    conn.execute(CREATE_GATE_DECISIONS)
 
 
 def _ensure_version_table(conn: duckdb.DuckDBPyConnection) -> None:

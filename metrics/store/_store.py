@@ -29,6 +29,7 @@ from metrics.store._connection import (
     StoreLockedError,
     connect,
 )
+from metrics.store._gate import GateDecisionRow, insert_gate_decisions
 from metrics.store._journal import Journal, journal_dir
 from metrics.store._migrations import AppliedMigration, migrate
 from metrics.store._models import RunInfo, RunStart, ScoreRow
@@ -205,6 +206,11 @@ class Store:
                 "ORDER BY setting, strategy, position",
                 [run_id],
             )
+
+    def write_gate_decisions(self, rows: Sequence[GateDecisionRow]) -> int:
+        """Append the prompt gate's decisions; return the row count."""
+        with self.connection() as conn:
+            return insert_gate_decisions(conn, rows)
 
     def write_scores(self, rows: Iterable[ScoreRow]) -> int:
         """Insert or replace scores (key: run, case, repeat, scorer); return the row count.

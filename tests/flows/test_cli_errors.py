@@ -128,7 +128,7 @@ def test_missing_prompt_file(store: Path, tmp_path: Path) -> None:
 def test_bad_prompt_names_file_and_line(store: Path, tmp_path: Path) -> None:
     prompt = tmp_path / "bad.yaml"
     prompt.write_text(
-        PROMPT.read_text(encoding="utf-8").replace("version: 1.0.0", "version: '1.0'"),
+        PROMPT.read_text(encoding="utf-8").replace("version: 1.0.1", "version: '1.0'"),
         encoding="utf-8",
     )
     line = 1 + prompt.read_text(encoding="utf-8").splitlines().index("version: '1.0'")
@@ -163,8 +163,8 @@ def test_unreachable_endpoint(store: Path) -> None:
 
 def test_unknown_scorer_lists_the_known_ones(store: Path, fake_llm: FakeLLMServer) -> None:
     model = f"openai-compatible:m@{fake_llm.openai_base_url}"
-    result = invoke(*run_args(store, "--model", model, "--scorer", "bleu"))
-    assert_bad_input(result, store, "'bleu'", "best_subspan_em", "exact_match", "includes")
+    result = invoke(*run_args(store, "--model", model, "--scorer", "blue"))
+    assert_bad_input(result, store, "'blue'", "best_subspan_em", "exact_match", "includes")
     assert posts(fake_llm) == 0
 
 

@@ -17,7 +17,7 @@ from flows.config import load_config
 from flows.position_flow import run_position_task
 from flows.position_run import markdown_report, run_position
 from metrics.store import Store
-from tests.fakeserver import FakeLLMServer
+from tests.fakeserver import FakeLLMServer, Fault
 
 DOC = re.compile(r"^Document \[(\d+)\]\(Title: .*?\) (.*)$", re.MULTILINE)
 
@@ -96,6 +96,54 @@ def test_model_errors_are_excluded_not_wrong(fake_llm: FakeLLMServer, config: An
     report = asyncio.run(run_position(bench, config, model=model))
     (cell,) = report.cells
     assert cell.errors == 3 and cell.n == 0 and cell.accuracy is None
+
+
+def test_prompts_longer_than_the_context_window_are_skipped(
+    fake_llm: FakeLLMServer, config: Any
+) -> None:
+    """A server that rejects long prompts as llama.cpp does: skipped, not errors or wrong."""
+    bench = PositionConfig(n_documents=10, positions=[0, 9], limit=6)
+    prompts = plan(bench)
+    lengths = sorted(len(p.prompt) for p in prompts if p.setting == "position")
+    window = lengths[len(lengths) // 2]  # about half the position prompts are too long
+
+    def small_context(request: dict[str, Any], api: str) -> str | Fault:
+        prompt = request["messages"][-1]["content"]
+        if len(prompt) > window:
+            message = f"Requested tokens ({len(prompt)}) exceed context window of {window}"
+            return Fault("400", message=message)
+        return first_or_last_reader(request, api)
+
+    fake_llm.set_responder(small_context)
+    model = f"openai-compatible:reader@{fake_llm.openai_base_url}"
+    report = asyncio.run(run_position(bench, config, model=model, run_id="overflow"))
+    too_long = {p.case_id for p in prompts if len(p.prompt) > window}
+    assert 0 < len(too_long) < len(prompts)
+    for cell in report.cells:
+        mine = [p for p in prompts if (p.setting, p.strategy) == (cell.setting, cell.strategy)
+                and (cell.position is None or p.position == cell.position)]  # fmt: skip
+        skipped = sum(p.case_id in too_long for p in mine)
+        assert (cell.skipped, cell.errors, cell.n) == (skipped, 0, len(mine) - skipped)
+        if cell.setting != "closedbook":  # every prompt with documents had its gold first or last
+            assert cell.correct == cell.n
+    assert (report.skipped, report.errors) == (len(too_long), 0)
+    # One request per prompt (no retries) plus the endpoint check.
+    assert fake_llm.stats()["requests_total"] == len(prompts) + 1
+    text = markdown_report(report)
+    assert "| errors | skipped |" in text
+    assert (
+        f"**Total:** {len(prompts)} prompts: {len(prompts) - len(too_long)} scored, 0 errors, "
+        f"{len(too_long)} skipped as longer than the model's context window."
+    ) in text
+    assert "use a model with a longer context window, or fewer documents" in text
+    with Store(config.store) as store:
+        stored = store.position_results("overflow").to_pylist()
+        calls = store.run_calls("overflow").to_pylist()
+        run = store.get_run("overflow")
+    assert sum(r["skipped"] for r in stored) == len(too_long)
+    assert sum(r["errors"] for r in stored) == 0
+    assert {c["error_kind"] for c in calls if c["case_id"] in too_long} == {"context_overflow"}
+    assert run is not None and run.summary is not None and run.summary["skipped"] == len(too_long)
 
 
 def test_cli_position_run_writes_the_report(fake_llm: FakeLLMServer, tmp_path: Path) -> None:

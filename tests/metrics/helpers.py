@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from evals.providers import CallError, CallResult
@@ -51,3 +54,28 @@ def make_record(
         started_at=started,
         completed_at=started + timedelta(milliseconds=250),
     )
+
+
+LOCK_HOLDER_MARKER = "evalmon-test-lock-holder"
+# Opens the database, says "ready", keeps it open for argv[2] seconds or until stdin closes.
+_HOLDER = (
+    "import duckdb, sys, threading\n"
+    "c = duckdb.connect(sys.argv[1])\n"
+    "print('ready', flush=True)\n"
+    "t = threading.Thread(target=sys.stdin.read, daemon=True); t.start()\n"
+    "t.join(float(sys.argv[2]))\n"
+    "c.close()\n"
+)
+
+
+def hold_open(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Start a process that holds ``db`` open read-write; return once it has the lock."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(db), str(seconds), LOCK_HOLDER_MARKER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc

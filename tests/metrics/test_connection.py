@@ -13,37 +13,14 @@ import pytest
 
 from metrics import Store
 from metrics.store import StoreLockedError, connect, parse_lock_error
-from tests.metrics.helpers import make_record
-
-MARKER = "evalmon-test-lock-holder"
-# Opens the database, says "ready", keeps it open for argv[2] seconds or until stdin closes.
-HOLDER = (
-    "import duckdb, sys, threading\n"
-    "c = duckdb.connect(sys.argv[1])\n"
-    "print('ready', flush=True)\n"
-    "t = threading.Thread(target=sys.stdin.read, daemon=True); t.start()\n"
-    "t.join(float(sys.argv[2]))\n"
-    "c.close()\n"
-)
-
-
-def _hold(db: Path, seconds: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(db), str(seconds), MARKER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+from tests.metrics.helpers import LOCK_HOLDER_MARKER, hold_open, make_record
 
 
 @pytest.fixture
 def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """A second process holding ``tmp_path/e.duckdb`` open until the test ends."""
     db = tmp_path / "e.duckdb"
-    proc = _hold(db, 60)
+    proc = hold_open(db, 60)
     yield db, proc
     assert proc.stdin is not None
     proc.stdin.close()
@@ -64,7 +41,7 @@ def test_locked_file_raises_a_clear_error_after_a_bounded_retry(
     assert "\n" not in message
     assert str(db) in message
     assert f"PID {proc.pid}" in message
-    assert MARKER in message  # the holder's command line, read from /proc/<pid>/cmdline
+    assert LOCK_HOLDER_MARKER in message  # the holder's command line, read from /proc/<pid>/cmdline
     assert "stop that process or wait, then run again" in message
     assert info.value.holder.pid == proc.pid
     assert isinstance(info.value, RuntimeError)
@@ -78,7 +55,7 @@ def test_locked_file_raises_a_clear_error_after_a_bounded_retry(
 
 def test_the_retry_succeeds_once_the_other_process_lets_go(tmp_path: Path) -> None:
     db = tmp_path / "e.duckdb"
-    proc = _hold(db, 0.4)
+    proc = hold_open(db, 0.4)
     start = time.monotonic()
     with connect(db, lock_timeout_s=5.0) as conn:
         assert conn.execute("SELECT 42").fetchall() == [(42,)]

@@ -9,6 +9,7 @@ import pytest
 
 from metrics.store import (
     MIGRATIONS,
+    PositionResultRow,
     SchemaVersionError,
     Store,
     applied_migrations,
@@ -16,7 +17,10 @@ from metrics.store import (
     migrate,
 )
 
-TABLES = {"runs", "calls", "scores", "position_results", "response_cache", "schema_version"}
+TABLES = {
+    "runs", "calls", "scores", "position_results", "response_cache", "gate_decisions",
+    "schema_version",
+}  # fmt: skip
 
 
 def _tables(db: Path) -> set[str]:
@@ -109,3 +113,36 @@ def test_a_renamed_migration_is_refused(tmp_path: Path) -> None:
         migrate(conn, [_ok])
         with pytest.raises(SchemaVersionError, match="_ok"):
             migrate(conn, [_fails_halfway])
+
+
+def test_m003_adds_skipped_to_a_v2_database(tmp_path: Path) -> None:
+    """A store made before ``skipped`` existed keeps its rows, which read 0 skipped."""
+    db = tmp_path / "v2.duckdb"
+    with connect(db) as conn:
+        migrate(conn, MIGRATIONS[:2])
+        conn.execute(
+            "INSERT INTO position_results VALUES ('old', 'qa', 'local:smollm2', 20, 'position', "
+            "'original', 0, 10, 6, 2, 0.6, 0.31, 0.83, now())"
+        )
+    applied = Store(db).migrate()
+    assert (applied[0].version, applied[0].name) == (3, "m003_position_skipped")
+    assert [m.name for m in applied] == [fn.__name__ for fn in MIGRATIONS[2:]]
+    with connect(db) as conn:
+        old = conn.execute(
+            "SELECT n, errors, skipped FROM position_results WHERE run_id = 'old'"
+        ).fetchall()
+        column = conn.execute(
+            "SELECT data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'position_results' AND column_name = 'skipped'"
+        ).fetchall()
+    assert old == [(10, 2, 0)]
+    assert column == [("INTEGER", "NO")]
+    row = PositionResultRow(
+        run_id="new", task="kv", model_ref="local:smollm2", context_size=140,
+        setting="position", strategy="original", position=0, n=0, correct=0, errors=0,
+        skipped=3, accuracy=None, ci_low=0.0, ci_high=1.0,
+    )  # fmt: skip
+    with Store(db) as store:
+        store.write_position_results("new", [row])
+        (stored,) = store.position_results("new").to_pylist()
+    assert (stored["skipped"], stored["n"], stored["accuracy"]) == (3, 0, None)
