@@ -7,9 +7,10 @@ after the first — is taken from the store with its scores, not run again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import secrets
 import json
+import secrets
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,8 +34,8 @@ from evals.gate import (
     suite_status,
 )
 from evals.prompts import Prompt
-from evals.providers import ConfigError
-from evals.runner import CallSpec, NoProgress, ProgressReporter
+from evals.providers import CallResult, ConfigError
+from evals.runner import CallSpec, NoProgress, ProgressReporter, RunSummary
 from evals.scorers import get_scorer, needs_model
 from evals.suites import Suite, scorer_key
 from flows.config import EvalmonConfig
@@ -134,8 +135,12 @@ class _GateRunner:
             await self._scorer(spec_index, suite, catalog)
             for spec_index in range(len(suite.spec.scorers))
         ]
-        candidate = await self._version(change.candidate, suite, cases, scorers)
-        base = await self._version(change.base, suite, cases, scorers) if change.base else None
+        plans = [self._plan(change.candidate, suite, cases)]
+        if change.base is not None:
+            plans.append(self._plan(change.base, suite, cases))
+        await self._run_pending(plans, suite)
+        candidate = await self._scores(plans[0], cases, scorers)
+        base = await self._scores(plans[1], cases, scorers) if len(plans) > 1 else None
         limit = suite.spec.gate.max_error_share
         problems = error_problems(candidate, "candidate", limit)
         if base is not None:
@@ -185,15 +190,15 @@ class _GateRunner:
             raise ConfigError(f"{suite.where(('scorers', index))}: {exc}") from None
         return NamedScorer(scorer_key(spec), scorer)
 
-    async def _version(
-        self, prompt: Prompt, suite: Suite, cases: list[Case], scorers: list[NamedScorer]
-    ) -> VersionScores:
+    def _plan(self, prompt: Prompt, suite: Suite, cases: list[Case]) -> _VersionRun:
+        """The version's run: its id derives from everything that determines its answers."""
         model = self.request.model or suite.spec.model or prompt.spec.model
-        provider = await self.pool.get(model or self.config.default_model)
+        model = model or self.config.default_model
+        ref = self.pool.ref(model)
         params = prompt.spec.params.to_generate_params()
         repeats = suite.spec.repeats
         identity = json.dumps(
-            [prompt.content_hash, suite.content_hash, provider.ref, params.as_key_dict(), repeats],
+            [prompt.content_hash, suite.content_hash, ref, params.as_key_dict(), repeats],
             sort_keys=True,
         )
         run_id = (
@@ -202,34 +207,71 @@ class _GateRunner:
         )
         existing = self.store.get_run(run_id)
         reused = existing is not None and existing.status == "finished"
-        if not reused:
-            specs = [
+        specs = (
+            []
+            if reused
+            else [
                 CallSpec(c.id, r, prompt.render(c.inputs), params)
                 for c in cases
                 for r in range(repeats)
             ]
-            self.store.start_run(
-                run_id,
-                kind="gate",
-                model_ref=provider.ref,
-                prompt_ref=prompt.ref,
-                dataset_ref=suite.spec.dataset,
-                params={**params.as_key_dict(), "repeats": repeats},
-                config={
-                    "prompt_hash": prompt.content_hash,
-                    "suite": suite.spec.name,
-                    "suite_hash": suite.content_hash,
-                },
+        )
+        return _VersionRun(prompt, model, ref, run_id, reused, specs)
+
+    async def _run_pending(self, plans: list[_VersionRun], suite: Suite) -> None:
+        """Run the versions not in the store side by side, sharing the concurrency.
+
+        Two versions at half the concurrency each finish together, instead of one after
+        the other with two tails of slow calls.
+        """
+        pending = list({p.run_id: p for p in plans if not p.reused}.values())
+        if not pending:
+            return
+        share = max(1, self.config.runner.concurrency // len(pending))
+        config = self.config.model_copy(
+            update={"runner": self.config.runner.model_copy(update={"concurrency": share})}
+        )
+        self.progress.start(sum(len(p.specs) for p in pending), 0)
+        shared = _SharedProgress(self.progress)
+        try:
+            summaries = await asyncio.gather(
+                *(self._run_version(p, suite, config, shared) for p in pending)
             )
-            summary = await run_and_store(
-                provider, self.store, run_id, specs, self.config, self.progress
-            )
-            self.model_calls += summary.called
-            self.store.finish_run(run_id, "finished", {"suite": suite.spec.name})
-        calls = self.store.run_calls(run_id).to_pylist()
+        finally:
+            self.progress.stop()
+        self.model_calls += sum(s.called for s in summaries)
+
+    async def _run_version(
+        self, plan: _VersionRun, suite: Suite, config: EvalmonConfig, progress: ProgressReporter
+    ) -> RunSummary:
+        provider = await self.pool.get(plan.model)
+        params = plan.specs[0].params if plan.specs else None
+        self.store.start_run(
+            plan.run_id,
+            kind="gate",
+            model_ref=provider.ref,
+            prompt_ref=plan.prompt.ref,
+            dataset_ref=suite.spec.dataset,
+            params={**(params.as_key_dict() if params else {}), "repeats": suite.spec.repeats},
+            config={
+                "prompt_hash": plan.prompt.content_hash,
+                "suite": suite.spec.name,
+                "suite_hash": suite.content_hash,
+            },
+        )
+        summary = await run_and_store(
+            provider, self.store, plan.run_id, plan.specs, config, progress
+        )
+        self.store.finish_run(plan.run_id, "finished", {"suite": suite.spec.name})
+        return summary
+
+    async def _scores(
+        self, plan: _VersionRun, cases: list[Case], scorers: list[NamedScorer]
+    ) -> VersionScores:
+        calls = self.store.run_calls(plan.run_id).to_pylist()
         scores = await score_run(
             self.store,
-            run_id,
+            plan.run_id,
             calls,
             {c.id: c for c in cases},
             scorers,
@@ -238,16 +280,45 @@ class _GateRunner:
         outputs = {c["case_id"]: c["text"] or "" for c in calls if int(c["repeat"]) == 0}
         errors = sum(1 for c in calls if c["error_kind"])
         return VersionScores(
-            prompt.ref,
-            prompt.content_hash,
-            provider.ref,
-            run_id,
+            plan.prompt.ref,
+            plan.prompt.content_hash,
+            plan.ref,
+            plan.run_id,
             scores.values,
             outputs,
             errors,
             len(calls),
-            reused,
+            plan.reused,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _VersionRun:
+    """One version's planned run."""
+
+    prompt: Prompt
+    model: str
+    ref: str
+    run_id: str
+    reused: bool
+    specs: list[CallSpec]
+
+
+class _SharedProgress:
+    """One progress bar for several concurrent runs: only ``advance`` is forwarded."""
+
+    def __init__(self, inner: ProgressReporter) -> None:
+        self._inner = inner
+
+    def start(self, total: int, already_done: int) -> None:
+        """Started once by the gate for all runs."""
+
+    def advance(self, result: CallResult) -> None:
+        """Forward one finished call."""
+        self._inner.advance(result)
+
+    def stop(self) -> None:
+        """Stopped once by the gate."""
 
 
 def _rooted(value: object, root: Path) -> object:

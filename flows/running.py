@@ -39,8 +39,9 @@ async def run_and_store(
     progress: ProgressReporter | None = None,
 ) -> RunSummary:
     """Run ``specs`` with the store as sink and cache; an interrupted run is marked so."""
-    runner = Runner(provider, store, cache=store, config=config.runner,
-                    progress=progress or NoProgress())  # fmt: skip
+    runner = Runner(
+        provider, store, cache=store, config=config.runner, progress=progress or NoProgress()
+    )
     try:
         return await runner.run(run_id, specs)
     except BaseException:
@@ -71,15 +72,43 @@ class ProviderPool:
     """Providers opened once per model string and closed together (one local server, say)."""
 
     def __init__(self, config: EvalmonConfig) -> None:
-        """Start empty; :meth:`get` opens providers on first use."""
+        """Start empty; providers are built on first use and checked before the first call."""
         self._config = config
         self._providers: dict[str, Provider] = {}
+        self._checked: set[str] = set()
+
+    def ref(self, model: str) -> str:
+        """The provider ref ``model`` resolves to, without any network call.
+
+        Raises:
+            ConfigError: Unknown model string, or missing key or SDK.
+        """
+        return self._build(model).ref
+
+    def _build(self, model: str) -> Provider:
+        if model not in self._providers:
+            self._providers[model] = create_provider(
+                model,
+                self._config.providers,
+                pricing=self._config.price_table(),
+                retry=retry_policy(self._config.runner),
+            )
+        return self._providers[model]
 
     async def get(self, model: str) -> Provider:
-        """The checked provider for ``model`` (see :func:`open_provider`)."""
-        if model not in self._providers:
-            self._providers[model] = await open_provider(model, self._config)
-        return self._providers[model]
+        """The provider for ``model``, checked once to answer (see :func:`open_provider`).
+
+        Raises:
+            ConfigError: As :meth:`ref`, or an endpoint that does not answer.
+        """
+        provider = self._build(model)
+        if model not in self._checked:
+            try:
+                await provider.check()
+            except ProviderError as exc:
+                raise ConfigError(f"cannot use {provider.ref}: {exc}") from None
+            self._checked.add(model)
+        return provider
 
     async def aclose(self) -> None:
         """Close every provider opened."""

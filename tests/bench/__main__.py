@@ -16,7 +16,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-SCENARIOS = ("latency", "rate", "cache", "memory", "position-build", "position-overhead")
+SCENARIOS = (
+    "latency", "rate", "cache", "memory", "position-build", "position-overhead", "gate",
+)  # fmt: skip
 
 
 def _child(name: str) -> dict[str, Any]:
@@ -32,6 +34,11 @@ def _child(name: str) -> dict[str, Any]:
         return {"position_build": sc.position_build()}
     elif name == "position-overhead":
         return {"position_overhead_ms": sc.position_overhead()}
+    elif name == "gate":
+        from tests.bench._gate import gate_bench
+
+        figures = gate_bench()
+        return {"gate": {**asdict(figures), "ratio": figures.ratio}}
     else:
         results = [sc.memory()]
     return {
@@ -39,7 +46,27 @@ def _child(name: str) -> dict[str, Any]:
     }
 
 
+def _print_gate(g: dict[str, Any]) -> bool:
+    print(
+        f"gate           {g['cases']} cases x 2 versions, {g['latency_s'] * 1000:.0f} ms, "
+        f"concurrency {g['concurrency']}: {g['gate_s']:.2f} s against an ideal of "
+        f"{g['ideal_s']:.2f} s, ratio {g['ratio']:.3f}x (target <= 1.3x), {g['model_calls']} "
+        f"model calls; Prefect start-up {g['prefect_startup_s']:.2f} s (separate)",
+        flush=True,
+    )
+    print(
+        f"gate-rerun     nothing changed: {g['rerun_s']:.2f} s, {g['rerun_model_calls']} model "
+        f"calls, {g['rerun_server_requests']} server requests (target 0)",
+        flush=True,
+    )
+    return bool(
+        g["ratio"] <= 1.3 and g["rerun_model_calls"] == 0 and g["rerun_server_requests"] == 0
+    )
+
+
 def _print(name: str, data: dict[str, Any]) -> bool:
+    if "gate" in data:
+        return _print_gate(data["gate"])
     if "position_build" in data:
         seconds = data["position_build"]
         print(f"position-build 30-document contexts for all 2,655 questions: {seconds:.2f} s "

@@ -206,7 +206,8 @@ def test_a_changed_dataset_reruns_the_suite_without_a_version_bump(
     assert result.suites[0].reasons == ("suite capitals or its dataset changed",)
     # The prompt itself is unchanged, so base and candidate are one run: asked once.
     assert result.model_calls == 30
-    assert result.suites[0].base is not None and result.suites[0].base.reused
+    base = result.suites[0].base
+    assert base is not None and base.run_id == result.suites[0].candidate.run_id
 
 
 def test_nothing_changed_runs_nothing(repo: Path, tmp_path: Path, fake_llm: FakeLLMServer) -> None:
