@@ -25,7 +25,8 @@ from tests.fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 JUDGES = ROOT / "prompts" / "judges"
-RUBRICS = sorted(JUDGES.glob("*.yaml"))
+# Scoring rubrics; pairwise_preference.yaml compares two responses (evals.judging.pairwise).
+RUBRICS = sorted(p for p in JUDGES.glob("*.yaml") if p.stem != "pairwise_preference")
 CORRECTNESS = JUDGES / "answer_correctness.yaml"
 EXPECTED_RUBRICS = {
     "answer_correctness", "faithfulness", "answer_relevance", "harmful_advice",
