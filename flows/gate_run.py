@@ -25,6 +25,7 @@ from evals.gate import (
     SuiteVerdict,
     VersionScores,
     changed_files,
+    current_branch,
     error_problems,
     export_tree,
     find_changes,
@@ -108,7 +109,7 @@ async def run_gate(
                     tuple(notes),
                     runner.model_calls,
                 )
-                store.write_gate_decisions(_decision_rows(result))
+                store.write_gate_decisions(_decision_rows(result, current_branch(root)))
         finally:
             await pool.aclose()
     return result
@@ -330,7 +331,7 @@ def _rooted(value: object, root: Path) -> object:
     return value
 
 
-def _decision_rows(result: GateResult) -> list[GateDecisionRow]:
+def _decision_rows(result: GateResult, branch: str) -> list[GateDecisionRow]:
     now = datetime.now(UTC)
     gate_id = f"{now:%Y%m%dT%H%M%S}-{result.base_commit[:12]}-{secrets.token_hex(3)}"
     rows = []
@@ -342,6 +343,7 @@ def _decision_rows(result: GateResult) -> list[GateDecisionRow]:
                     gate_id=gate_id,
                     created_at=now,
                     base_commit=result.base_commit,
+                    branch=branch,
                     prompt=suite.prompt,
                     suite=suite.suite,
                     suite_status=suite.status.value,

@@ -10,6 +10,7 @@ prompt that includes it, and editing a dataset changes every prompt gated by it.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 from dataclasses import dataclass, field
@@ -50,6 +51,17 @@ def repo_root(start: Path) -> Path:
         return Path(git(start, "rev-parse", "--show-toplevel").decode().strip())
     except GitError:
         raise GitError(f"{start} is not inside a git repository; run the gate from one") from None
+
+
+def current_branch(root: Path) -> str:
+    """The branch being gated: CI's head branch when set, else git's, else ``HEAD``."""
+    for variable in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME"):
+        if value := os.environ.get(variable):
+            return value
+    try:
+        return git(root, "rev-parse", "--abbrev-ref", "HEAD").decode().strip() or "HEAD"
+    except GitError:
+        return "HEAD"
 
 
 def resolve_base(root: Path, base: str) -> str:

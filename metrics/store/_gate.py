@@ -20,6 +20,7 @@ class GateDecisionRow:
         gate_id: One gate invocation (timestamp and base commit).
         created_at: When the gate decided (UTC).
         base_commit: The commit compared with.
+        branch: The branch gated (``GITHUB_HEAD_REF``/``GITHUB_REF_NAME`` or git's HEAD).
         prompt: Prompt name.
         suite: Suite name.
         suite_status: pass, fail, inconclusive or error for the whole suite.
@@ -43,6 +44,7 @@ class GateDecisionRow:
     gate_id: str
     created_at: datetime
     base_commit: str
+    branch: str
     prompt: str
     suite: str
     suite_status: str
@@ -70,6 +72,7 @@ CREATE TABLE gate_decisions (
     gate_id VARCHAR NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     base_commit VARCHAR NOT NULL,
+    branch VARCHAR NOT NULL,
     prompt VARCHAR NOT NULL,
     suite VARCHAR NOT NULL,
     suite_status VARCHAR NOT NULL,
