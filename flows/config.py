@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from evals.config import ProvidersConfig, RunnerConfig
 from evals.files import read_text
 from evals.providers import DEFAULT_MODEL, ConfigError
+from flows.judge_config import JudgeSettings
 from metrics.prices import ModelPrice, PriceTable
 
 CONFIG_FILE = "evalmon.toml"
@@ -40,6 +41,7 @@ class EvalmonConfig(BaseModel):
         providers: API key variables, base URLs and timeouts per provider; local model settings.
         prices: Price overrides and additions, keyed ``provider:model``.
         max_error_share: Share of errored calls above which a run counts as failed.
+        judge: The production judge: sampling, rubrics, judges, redaction, review.
         source: The file the configuration was read from, if any (not a setting).
     """
 
@@ -53,6 +55,7 @@ class EvalmonConfig(BaseModel):
         default_factory=dict
     )
     max_error_share: float = Field(default=0.05, ge=0, le=1)
+    judge: JudgeSettings = JudgeSettings()
     source: Path | None = Field(default=None, exclude=True)
 
     def price_table(self) -> PriceTable:

@@ -184,6 +184,13 @@ class AdaptiveLimiter:
 
     def _cut(self, now: float) -> None:
         recent = self._recent_successes(now) / WINDOW_S
+        if recent == 0:
+            # No success in the last second to measure a sustainable rate by (a 429 burst
+            # at the start of a run, say): a cut would only guess, and the floor of 0.05/s
+            # would crawl. The Retry-After pause every worker takes is the back-off; the
+            # limit, if any, stays where it was.
+            self._last_cut = now
+            return
         base = recent if self._rate is None else min(self._rate, recent)
         floor = max(MIN_RATE_PER_S, FLOOR_SHARE_OF_PEAK * self._peak_per_s / WINDOW_S)
         self._share_at_cut = self._recent_share_limited(now)

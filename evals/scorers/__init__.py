@@ -11,7 +11,16 @@ from typing import Any
 
 from evals.providers import ConfigError, Provider
 from evals.scorers._json import json_schema, json_valid
-from evals.scorers._judge import render_judge_messages, rubric_judge
+from evals.scorers._judge import (
+    JudgeReplyError,
+    JudgeVerdict,
+    Rubric,
+    load_rubric,
+    parse_judge_reply,
+    render_judge_messages,
+    retry_messages,
+    rubric_judge,
+)
 from evals.scorers._match import (
     best_subspan_em,
     best_subspan_match,
@@ -96,6 +105,9 @@ def get_scorer(
 
 __all__ = [
     "SCORERS",
+    "JudgeReplyError",
+    "JudgeVerdict",
+    "Rubric",
     "Score",
     "ScoreInput",
     "Scorer",
@@ -104,8 +116,11 @@ __all__ = [
     "exact_match",
     "get_scorer",
     "includes",
+    "load_rubric",
     "needs_model",
     "normalize_answer",
+    "parse_judge_reply",
     "render_judge_messages",
+    "retry_messages",
     "rubric_judge",
 ]

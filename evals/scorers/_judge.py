@@ -246,7 +246,8 @@ def parse_judge_reply(text: str, rubric: Rubric) -> JudgeVerdict:
     return JudgeVerdict(float(score), reasoning, tuple(flags))
 
 
-def _retry_request(reply: str, error: JudgeReplyError, rubric: Rubric) -> list[Message]:
+def retry_messages(reply: str, error: JudgeReplyError, rubric: Rubric) -> list[Message]:
+    """The turns to append when a reply could not be used: the reply, then what was wrong."""
     scale = f"{rubric.min_score:g} to {rubric.max_score:g}"
     return [
         Message("assistant", reply),
@@ -316,7 +317,7 @@ def rubric_judge(
             except JudgeReplyError as exc:
                 cut = " (cut off at max_tokens)" if result.finish_reason == "length" else ""
                 failure = f"{exc}; last reply{cut}: {result.text[:_REPLY_EXCERPT]!r}"
-                messages += _retry_request(result.text, exc, loaded)
+                messages += retry_messages(result.text, exc, loaded)
                 continue
             value = (verdict.score - loaded.min_score) / span if normalize else verdict.score
             details.update(
