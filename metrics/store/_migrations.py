@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from metrics.store._gate import CREATE_GATE_DECISIONS
+from metrics.store._production import create_production_tables
 
 MigrationFn = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -176,6 +177,17 @@ def m003_position_skipped(conn: duckdb.DuckDBPyConnection) -> None:
 def m004_gate_decisions(conn: duckdb.DuckDBPyConnection) -> None:
     """Create ``gate_decisions``: the prompt gate's verdict per prompt, suite and scorer."""
     conn.execute(CREATE_GATE_DECISIONS)
+
+
+@migration
+def m005_production(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the production tables: requests, ingest bookkeeping, judge samples and scores.
+
+    See :mod:`metrics.store._production`: ``production_requests``, ``ingest_files``,
+    ``ingest_quarantine``, ``judge_samples``, ``judge_scores``, ``review_queue`` and
+    ``judge_calibrations``.
+    """
+    create_production_tables(conn)
 
 
 def _ensure_version_table(conn: duckdb.DuckDBPyConnection) -> None:

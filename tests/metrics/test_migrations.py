@@ -19,7 +19,8 @@ from metrics.store import (
 
 TABLES = {
     "runs", "calls", "scores", "position_results", "response_cache", "gate_decisions",
-    "schema_version",
+    "schema_version", "production_requests", "ingest_files", "ingest_quarantine",
+    "judge_samples", "judge_scores", "review_queue", "judge_calibrations",
 }  # fmt: skip
 
 

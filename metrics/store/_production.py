@@ -1,0 +1,175 @@
+"""Tables of production monitoring (migration ``m005_production``).
+
+* ``production_requests``: the audit log, one row per captured LLM call (a *record*), loaded
+  from capture files by :func:`metrics.production.ingest_files`. ``record_id`` is the unique
+  key: the capture library's ``evalmon.record_id``, or the request id for sources without
+  one. ``request_id`` is not unique, since the calls of one request (the primary model, then
+  the fallback) share it; a request's answer is its latest ``ok`` record. Uniqueness of
+  ``record_id`` is enforced by the ingest (one writer, an anti-join in one transaction), not
+  by a PRIMARY KEY: DuckDB's ART index on random uuid keys made bulk loads twice as slow
+  and must be held in memory on every write.
+* ``ingest_files``: what was read from each file, so a second ingest skips it (same size and
+  mtime) or resumes after its last complete line (it grew, and its head and the bytes
+  before the old end are unchanged).
+* ``ingest_quarantine``: malformed lines (file, line, reason, the start of the raw text).
+* ``judge_samples``: requests chosen for judging with a rubric version, and why.
+* ``judge_scores``: one judge's verdict on one request with one rubric version.
+* ``review_queue``: responses for a human to look at; one item per request and reason kind
+  (several failures of one kind go in ``details``).
+* ``judge_calibrations``: a judge's agreement with human labels, per rubric version.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+REQUEST_STATUSES = ("ok", "error")
+REVIEW_STATUSES = ("open", "resolved")
+SAMPLE_REASONS = ("rate", "min_per_group")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+PRODUCTION_REQUESTS = f"""
+CREATE TABLE production_requests (
+    record_id VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    app VARCHAR,
+    route VARCHAR,
+    user_hash VARCHAR,
+    provider VARCHAR,
+    request_model VARCHAR,
+    response_model VARCHAR,
+    prompt_ref VARCHAR,
+    input_messages JSON,
+    output VARCHAR,
+    contexts JSON,
+    latency_s DOUBLE,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    finish_reason VARCHAR,
+    logprobs JSON,
+    error_type VARCHAR,
+    error_message VARCHAR,
+    http_status INTEGER,
+    status VARCHAR NOT NULL CHECK (status IN ({_in(REQUEST_STATUSES)})),
+    source_file VARCHAR NOT NULL,
+    source_line BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+INGEST_FILES = """
+CREATE TABLE ingest_files (
+    path VARCHAR PRIMARY KEY,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    head_sha256 VARCHAR NOT NULL,
+    edge_sha256 VARCHAR NOT NULL,
+    consumed_bytes BIGINT NOT NULL,
+    lines BIGINT NOT NULL,
+    rows BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+INGEST_QUARANTINE = """
+CREATE TABLE ingest_quarantine (
+    file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw VARCHAR,
+    first_seen TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (file, line)
+)
+"""
+
+JUDGE_SAMPLES = f"""
+CREATE TABLE judge_samples (
+    request_id VARCHAR NOT NULL,
+    rubric_version VARCHAR NOT NULL,
+    sampled_at TIMESTAMPTZ NOT NULL,
+    salt VARCHAR NOT NULL,
+    rate DOUBLE NOT NULL,
+    chosen_by VARCHAR NOT NULL CHECK (chosen_by IN ({_in(SAMPLE_REASONS)})),
+    PRIMARY KEY (request_id, rubric_version)
+)
+"""
+
+JUDGE_SCORES = """
+CREATE TABLE judge_scores (
+    request_id VARCHAR NOT NULL,
+    judge_ref VARCHAR NOT NULL,
+    rubric_version VARCHAR NOT NULL,
+    score DOUBLE,
+    raw_score DOUBLE,
+    reasoning VARCHAR,
+    flags JSON,
+    unscored_reason VARCHAR,
+    redactions INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (request_id, judge_ref, rubric_version)
+)
+"""
+
+REVIEW_QUEUE = f"""
+CREATE TABLE review_queue (
+    request_id VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    details JSON,
+    status VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN ({_in(REVIEW_STATUSES)})),
+    label VARCHAR,
+    resolved_by VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    PRIMARY KEY (request_id, reason)
+)
+"""
+
+JUDGE_CALIBRATIONS = """
+CREATE TABLE judge_calibrations (
+    judge_ref VARCHAR NOT NULL,
+    rubric_version VARCHAR NOT NULL,
+    kappa DOUBLE,
+    weighted_kappa DOUBLE,
+    spearman DOUBLE,
+    n INTEGER NOT NULL,
+    unscored INTEGER,
+    exact_agreement DOUBLE,
+    within_one DOUBLE,
+    min_kappa DOUBLE,
+    confusion JSON,
+    calibrated BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (judge_ref, rubric_version, created_at)
+)
+"""
+
+PRODUCTION_TABLES = (
+    "production_requests",
+    "ingest_files",
+    "ingest_quarantine",
+    "judge_samples",
+    "judge_scores",
+    "review_queue",
+    "judge_calibrations",
+)
+
+
+def create_production_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the production-monitoring tables (the body of migration ``m005_production``)."""
+    for ddl in (
+        PRODUCTION_REQUESTS,
+        INGEST_FILES,
+        INGEST_QUARANTINE,
+        JUDGE_SAMPLES,
+        JUDGE_SCORES,
+        REVIEW_QUEUE,
+        JUDGE_CALIBRATIONS,
+    ):
+        conn.execute(ddl)
