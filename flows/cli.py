@@ -18,6 +18,7 @@ from evals.providers import PROVIDERS, ConfigError, EvalmonError, ProviderError,
 from flows.cli_common import ConfigOption, config_from, err, fail, out
 from flows.cli_gate import check, gate, schemas
 from flows.cli_position import position_app
+from flows.cli_production import ingest, judge_app, review_app
 from flows.config import EvalmonConfig
 from flows.eval_run import EvalReport, EvalRequest, run_eval
 from flows.report import eval_table
@@ -34,6 +35,9 @@ app.add_typer(position_app, name="position")
 app.command("gate")(gate)
 app.command("schemas")(schemas)
 app.command("check")(check)
+app.command("ingest")(ingest)
+app.add_typer(judge_app, name="judge")
+app.add_typer(review_app, name="review")
 
 
 @app.command()
