@@ -380,7 +380,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
     logs = [work / "pushgateway.log", work / "prometheus.log"]
     commands = [
-        [pushgateway_bin, f"--web.listen-address=127.0.0.1:{push_port}"],
+        [pushgateway_bin, f"--web.listen-address=127.0.0.1:{push_port}", "--persistence.file="],
         [
             prometheus_bin,
             f"--config.file={work / 'prometheus.yml'}",
