@@ -48,7 +48,9 @@ def ingest(
         raise fail(str(exc)) from None
     out.print(report.summary, markup=False, highlight=False)
     for line in report.quarantined[:20]:
-        err.print(f"quarantined {line.file}:{line.line}: {line.reason}", markup=False)
+        err.print(
+            f"quarantined {line.file}:{line.line}: {line.reason}", markup=False, soft_wrap=True
+        )
     if len(report.quarantined) > 20:
         err.print(f"... and {len(report.quarantined) - 20} more (table ingest_quarantine)")
 
