@@ -11,15 +11,12 @@ from typing import Any
 
 from evals.providers import ConfigError, Provider
 from evals.scorers._json import json_schema, json_valid
-from evals.scorers._judge import (
+from evals.scorers._judge import Rubric, load_rubric, render_judge_messages, rubric_judge
+from evals.scorers._judge_reply import (
     JudgeReplyError,
     JudgeVerdict,
-    Rubric,
-    load_rubric,
     parse_judge_reply,
-    render_judge_messages,
     retry_messages,
-    rubric_judge,
 )
 from evals.scorers._match import (
     best_subspan_em,

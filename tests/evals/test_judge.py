@@ -13,14 +13,13 @@ from evals.prompts import load_prompt
 from evals.providers import ConfigError, Provider, create_provider
 from evals.scorers import ScoreInput
 from evals.scorers._judge import (
-    JudgeReplyError,
     judge_variables,
     load_rubric,
     neutralize_delimiters,
-    parse_judge_reply,
     render_judge_messages,
     rubric_judge,
 )
+from evals.scorers._judge_reply import JudgeReplyError, parse_judge_reply
 from tests.fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
