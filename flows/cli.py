@@ -16,6 +16,7 @@ from rich.table import Table
 
 from evals.providers import PROVIDERS, ConfigError, EvalmonError, ProviderError, create_provider
 from flows.cli_common import ConfigOption, config_from, err, fail, out
+from flows.cli_deploy import deploy, export, serve, serve_metrics
 from flows.cli_gate import check, gate, schemas
 from flows.cli_position import position_app
 from flows.cli_production import ingest, judge_app, review_app
@@ -38,6 +39,10 @@ app.command("check")(check)
 app.command("ingest")(ingest)
 app.add_typer(judge_app, name="judge")
 app.add_typer(review_app, name="review")
+app.command("deploy")(deploy)
+app.command("serve")(serve)
+app.command("export")(export)
+app.command("serve-metrics")(serve_metrics)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from evals.config import ProvidersConfig, RunnerConfig
 from evals.files import read_text
 from evals.providers import DEFAULT_MODEL, ConfigError
+from flows.export_config import ExportSettings
 from flows.judge_config import JudgeSettings
 from metrics.prices import ModelPrice, PriceTable
 
@@ -42,6 +43,7 @@ class EvalmonConfig(BaseModel):
         prices: Price overrides and additions, keyed ``provider:model``.
         max_error_share: Share of errored calls above which a run counts as failed.
         judge: The production judge: sampling, rubrics, judges, redaction, review.
+        export: The metrics export: Pushgateway or text file, retries, store reads.
         source: The file the configuration was read from, if any (not a setting).
     """
 
@@ -56,6 +58,7 @@ class EvalmonConfig(BaseModel):
     )
     max_error_share: float = Field(default=0.05, ge=0, le=1)
     judge: JudgeSettings = JudgeSettings()
+    export: ExportSettings = ExportSettings()
     source: Path | None = Field(default=None, exclude=True)
 
     def price_table(self) -> PriceTable:
