@@ -17,7 +17,7 @@ PY := .venv/bin/python
 .PHONY: help setup test-services demo test lint bench clean
 
 help:
-	@echo "make demo   - set up and run the example eval on the embedded local model"
+	@echo "make demo   - set up and run the whole pipeline on the embedded defaults (demo-output/)"
 	@echo "make test   - set up and run lint, types and the whole test suite"
 	@echo "make bench  - set up and run the runner benchmarks (prints ratios)"
 
@@ -39,8 +39,11 @@ test-services:
 	  else echo "note: prometheus/pushgateway missing and not root: their tests will skip"; fi; \
 	fi
 
+# The main job on the embedded defaults (local SmolLM2, one DuckDB file, no Prefect server):
+# gate an example prompt change, a small position benchmark, ingest the bundled traffic,
+# judge its 1% sample, export the metrics; everything goes to demo-output/.
 demo: setup
-	.venv/bin/evalmon run prompts/example/rag_qa.yaml --dataset evals/datasets/nq_open_oracle_demo.jsonl --model local:smollm2
+	$(PY) -m flows.demo --out demo-output
 
 lint: setup
 	$(PY) -m ruff check evals metrics flows tests
@@ -55,4 +58,4 @@ bench: setup
 	$(PY) -m tests.bench
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache evalmon.duckdb evalmon.duckdb.journal
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache evalmon.duckdb evalmon.duckdb.journal demo-output

@@ -21,6 +21,7 @@ from flows.cli_gate import check, gate, schemas
 from flows.cli_position import position_app
 from flows.cli_production import ingest, judge_app, review_app
 from flows.config import EvalmonConfig
+from flows.demo import demo
 from flows.eval_run import EvalReport, EvalRequest, run_eval
 from flows.report import eval_table
 
@@ -43,6 +44,7 @@ app.command("deploy")(deploy)
 app.command("serve")(serve)
 app.command("export")(export)
 app.command("serve-metrics")(serve_metrics)
+app.command("demo")(demo)
 
 
 @app.command()
