@@ -133,6 +133,8 @@ def position_overhead(limit: int = 100) -> float:
     Everything but the model counts: planning (contexts, reranking, rendering), the runner,
     the store, scoring and the summary.
     """
+    import openai  # noqa: F401 - the SDK's one-time import (~1 s) is start-up, not per prompt
+
     from evals.position import PositionConfig
     from flows.config import EvalmonConfig
     from flows.position_run import run_position
