@@ -20,11 +20,10 @@ In the judged texts every ``<`` (or a look-alike) that starts an opening or clos
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from evals.prompts import Prompt, load_prompt
 from evals.providers import (
@@ -35,6 +34,7 @@ from evals.providers import (
     RetryPolicy,
     call_with_retries,
 )
+from evals.scorers._judge_reply import json_objects
 
 Winner = Literal["a", "b", "tie"]
 Order = Literal["ab", "ba"]
@@ -161,17 +161,7 @@ def parse_pairwise_reply(text: str) -> tuple[Winner, str]:
     Raises:
         PairwiseReplyError: No single JSON object, or a verdict that is not a, b or tie.
     """
-    decoder = json.JSONDecoder()
-    objects: list[Any] = []
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            start = text.find("{", start + 1)
-            continue
-        objects.append(value)
-        start = text.find("{", end)
+    objects = json_objects(text)
     if len(objects) != 1 or not isinstance(objects[0], dict):
         raise PairwiseReplyError(f"expected one JSON object, found {len(objects)}")
     verdict = objects[0].get("verdict")

@@ -32,7 +32,7 @@ class JudgeReplyError(ValueError):
     """A judge reply that is not one JSON object with a score on the rubric's scale."""
 
 
-def _json_objects(text: str) -> list[Any]:
+def json_objects(text: str) -> list[Any]:
     """Every top-level JSON value that starts with ``{`` in ``text``, in order."""
     decoder = json.JSONDecoder()
     found: list[Any] = []
@@ -55,7 +55,7 @@ def parse_judge_reply(text: str, rubric: Rubric) -> JudgeVerdict:
         JudgeReplyError: No single JSON object, or a score missing, not a number, not an
             integer when the schema asks for one, or outside the scale.
     """
-    objects = _json_objects(text)
+    objects = json_objects(text)
     if len(objects) != 1:
         raise JudgeReplyError(f"expected one JSON object, found {len(objects)}")
     reply = objects[0]
