@@ -10,13 +10,14 @@ from typing import Any
 from evals.scorers._types import Score, ScoreInput, Scorer
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation)
+# Deleting characters with str.translate: the same result as the SQuAD character filter.
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lowercase, drop punctuation and articles, collapse whitespace."""
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = text.translate(_DROP_PUNCTUATION)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

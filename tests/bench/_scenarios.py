@@ -133,7 +133,10 @@ def position_overhead(limit: int = 100) -> float:
     Everything but the model counts: planning (contexts, reranking, rendering), the runner,
     the store, scoring and the summary.
     """
-    import openai  # noqa: F401 - the SDK's one-time import (~1 s) is start-up, not per prompt
+    # The SDK's one-time imports (~1.5 s here, where PYTHONDONTWRITEBYTECODE=1 makes every
+    # import compile from source) are process start-up, not per prompt: its resources load
+    # lazily on the first call, so import them too.
+    import openai.resources  # noqa: F401
 
     from evals.position import PositionConfig
     from flows.config import EvalmonConfig
