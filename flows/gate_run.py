@@ -74,7 +74,7 @@ async def run_gate(
         unchanged = tuple(sorted(set(candidate.prompts) - {c.name for c in changes}))
         pool = ProviderPool(config)
         try:
-            with Store(config.store) as store:
+            with Store(config.store) as store, store.held():
                 runner = GateRunner(store, pool, config, request.model, progress or NoProgress())
                 verdicts, notes = [], []
                 for change in changes:

@@ -21,6 +21,11 @@ class NamedScorer:
     scorer: Scorer
 
 
+# What scoring reads of a run's calls and stored scores (no timestamps: see Store.run_calls).
+CALL_COLUMNS = ("case_id", "repeat", "text", "error_kind")
+_SCORE_COLUMNS = ("case_id", "repeat", "scorer", "scorer_version", "score")
+
+
 @dataclass(frozen=True, slots=True)
 class RunScores:
     """A run's scores per scorer key, keyed by (case id, repeat); None is unscored."""
@@ -47,7 +52,7 @@ async def score_run(
     """
     stored = {
         (r["case_id"], int(r["repeat"]), r["scorer"]): r
-        for r in store.run_scores(run_id).to_pylist()
+        for r in store.run_scores(run_id, _SCORE_COLUMNS).to_pylist()
     }
     values: dict[str, dict[tuple[str, int], float | None]] = {s.key: {} for s in scorers}
     pending: list[tuple[NamedScorer, Mapping[str, Any], Case]] = []

@@ -30,7 +30,7 @@ from evals.runner import CallSpec, ProgressReporter, RunSummary
 from evals.scorers import get_scorer, needs_model
 from evals.suites import Suite, scorer_key
 from flows.config import EvalmonConfig
-from flows.gate_scoring import NamedScorer, score_run
+from flows.gate_scoring import CALL_COLUMNS, NamedScorer, score_run
 from flows.running import ProviderPool, run_and_store
 from metrics.store import Store
 
@@ -197,7 +197,7 @@ class GateRunner:
     async def _scores(
         self, plan: _VersionRun, cases: list[Case], scorers: list[NamedScorer]
     ) -> VersionScores:
-        calls = self.store.run_calls(plan.run_id).to_pylist()
+        calls = self.store.run_calls(plan.run_id, CALL_COLUMNS).to_pylist()
         scores = await score_run(
             self.store,
             plan.run_id,

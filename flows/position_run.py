@@ -86,7 +86,9 @@ async def run_position(
                 params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
             )  # fmt: skip
             summary = await run_and_store(provider, store, run_id, specs, config, progress)
-            calls = store.run_calls(run_id).to_pylist()
+            calls = store.run_calls(
+                run_id, ("case_id", "text", "error_kind", "input_tokens", "output_tokens")
+            ).to_pylist()
             outputs = {c["case_id"]: (None if c["error_kind"] else c["text"] or "") for c in calls}
             overflowed = {c["case_id"] for c in calls if c["error_kind"] == CONTEXT_OVERFLOW}
             cells = summarise(bench.task, prompts, outputs, overflowed)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.json as pa_json  # type: ignore[import-untyped]
 
 from evals.providers import CallResult
 from evals.runner import CallRecord
@@ -111,14 +113,70 @@ def decode_line(line: bytes) -> Row | None:
     return row
 
 
-def rows_to_table(rows: Sequence[Row]) -> pa.Table:
-    """Build the Arrow batch for ``rows``, plus a ``seq`` column giving their order."""
-    table = pa.Table.from_pylist(list(rows), schema=CALLS_SCHEMA)
-    return table.append_column("seq", pa.array(range(len(rows)), pa.int64()))
+def rows_to_table(rows: Sequence[Row], lines: Sequence[bytes] | None = None) -> pa.Table:
+    """Build the Arrow batch for ``rows``, plus a ``seq`` column giving their order.
+
+    ``lines`` are the rows' journal lines (encoded here when not given); see
+    :func:`parse_json_lines` for why the batch is parsed from JSON.
+    """
+    if not rows:
+        table = CALLS_SCHEMA.empty_table()
+    else:
+        data = b"".join(lines if lines is not None else (encode_row(row) for row in rows))
+        table = parse_json_lines(data, CALLS_SCHEMA)
+    return table.append_column("seq", sequence_array(len(rows)))
 
 
-def load_call_rows(conn: duckdb.DuckDBPyConnection, rows: Sequence[Row]) -> None:
+def json_rows_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema | None = None) -> pa.Table:
+    """Non-empty rows of JSON values as an Arrow table (datetimes become ISO-8601 UTC text).
+
+    Args:
+        rows: The rows; keys are column names.
+        schema: The columns' types; None to infer them (an all-null column is typed null).
+    """
+    data = b"".join(
+        (
+            json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_value) + "\n"
+        ).encode("utf-8")
+        for row in rows
+    )
+    return parse_json_lines(data, schema)
+
+
+def parse_json_lines(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
+    """Parse newline-delimited JSON objects with Arrow's JSON reader.
+
+    Bulk writes build their Arrow batch this way rather than from Python objects, because
+    the first ``pa.array`` of Python values in a process makes pyarrow import pandas: about
+    a second (without bytecode caches) in the middle of a gate or benchmark run.
+    """
+    return pa_json.read_json(
+        pa.BufferReader(data),
+        read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore" if schema else "infer"
+        ),
+    )
+
+
+def sequence_array(length: int) -> pa.Array:
+    """The int64 array ``0 .. length - 1``, without converting Python objects."""
+    order = np.arange(length, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), length, [None, pa.py_buffer(order)])
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in a JSON batch")
+
+
+def load_call_rows(
+    conn: duckdb.DuckDBPyConnection, rows: Sequence[Row], lines: Sequence[bytes] | None = None
+) -> None:
     """Upsert ``rows`` into ``calls`` and fill ``response_cache``, in one transaction.
+
+    ``lines`` are the rows' journal lines when the caller has them (saves encoding again).
 
     ``calls``: within the batch the last row for a ``(run_id, call_key)`` wins and replaces
     the stored row. A row already stored as is (same key, ``started_at`` and
@@ -134,7 +192,7 @@ def load_call_rows(conn: duckdb.DuckDBPyConnection, rows: Sequence[Row]) -> None
     cacheable = [r["cache_key"] for r in rows if _cacheable(r)]
     cache_unique = len(set(cacheable)) == len(cacheable)
     name = f"batch_{uuid.uuid4().hex}"
-    conn.register(name, rows_to_table(rows))
+    conn.register(name, rows_to_table(rows, lines))
     select = ", ".join(
         f"CAST(b.{c} AS TIMESTAMPTZ)" if c in _TIME_COLUMNS else f"b.{c}" for c in CALL_COLUMNS
     )
@@ -178,7 +236,9 @@ def _cacheable(row: Row) -> bool:
 
 
 def fetch_table(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+    conn: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
 ) -> pa.Table:
     """Run a query and return its result as an Arrow table."""
     table = conn.sql(sql, params=params).to_arrow_table()
@@ -192,17 +252,15 @@ def cached_results(conn: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict
     unique = list(dict.fromkeys(keys))
     if not unique:
         return {}
-    name = f"keys_{uuid.uuid4().hex}"
-    conn.register(name, pa.table({"cache_key": pa.array(unique, pa.string())}))
-    try:
-        table = fetch_table(
-            conn,
-            "SELECT c.cache_key, c.provider, c.model, c.model_version, c.text, "
-            "c.finish_reason, c.input_tokens, c.output_tokens, c.logprobs "
-            f"FROM response_cache c JOIN {name} k USING (cache_key)",
-        )
-    finally:
-        conn.unregister(name)
+    # The keys go in as a list parameter: building an Arrow array from Python objects
+    # makes pyarrow import pandas, a second of start-up before the first call can go out.
+    table = fetch_table(
+        conn,
+        "SELECT c.cache_key, c.provider, c.model, c.model_version, c.text, "
+        "c.finish_reason, c.input_tokens, c.output_tokens, c.logprobs "
+        "FROM response_cache c WHERE c.cache_key IN (SELECT unnest($keys::VARCHAR[]))",
+        {"keys": unique},
+    )
     cols = table.to_pydict()
     out: dict[str, CallResult] = {}
     for key, provider, model, version, text, finish, n_in, n_out, logprobs in zip(

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
+
+from metrics.store._arrow import json_rows_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +112,15 @@ def insert_gate_decisions(conn: duckdb.DuckDBPyConnection, rows: Sequence[GateDe
         for key in ("base_mean", "candidate_mean", "delta", "ci_low", "ci_high", "mde"):
             item[key] = _finite(item[key])
         data.append(item)
-    table = pa.Table.from_pylist(data)
+    table = json_rows_table(data)
     name = f"gate_{uuid.uuid4().hex}"
     conn.register(name, table)
     try:
         columns = ", ".join(_COLUMNS)
-        conn.execute(f"INSERT INTO gate_decisions ({columns}) SELECT {columns} FROM {name}")
+        values = ", ".join(
+            "CAST(created_at AS TIMESTAMPTZ)" if c == "created_at" else c for c in _COLUMNS
+        )
+        conn.execute(f"INSERT INTO gate_decisions ({columns}) SELECT {values} FROM {name}")
     finally:
         conn.unregister(name)
     return len(rows)

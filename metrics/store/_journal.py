@@ -69,11 +69,17 @@ class Journal:
     fsync: bool = False
     _files: dict[str, _OpenFile] = field(default_factory=dict)
     _pending: list[Row] = field(default_factory=list)
+    _pending_lines: list[bytes] = field(default_factory=list)
 
     @property
     def pending(self) -> list[Row]:
         """Rows written (or adopted) but not yet marked loaded, in write order."""
         return self._pending
+
+    @property
+    def pending_lines(self) -> list[bytes]:
+        """The journal lines of :attr:`pending`, one each, in the same order."""
+        return self._pending_lines
 
     def append(self, row: Row) -> None:
         """Write ``row`` as one line of its run's journal and keep it as pending.
@@ -94,6 +100,7 @@ class Journal:
             os.fsync(handle.fd)
         handle.rows += 1
         self._pending.append(row)
+        self._pending_lines.append(data)
 
     def mark_loaded(self, count: int) -> None:
         """Forget the first ``count`` pending rows: they are in DuckDB now.
@@ -102,6 +109,7 @@ class Journal:
         loaded rows too, which is harmless because loading a journal is idempotent.
         """
         del self._pending[:count]
+        del self._pending_lines[:count]
         if self._pending:
             return
         for handle in self._files.values():
@@ -149,6 +157,7 @@ class Journal:
                 os.close(handle.fd)
         self._files.clear()
         self._pending.clear()
+        self._pending_lines.clear()
 
     def _open(self, run_id: str) -> _OpenFile:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -169,6 +178,7 @@ class Journal:
             adopted = _read_rows(fd, path)
             handle = _OpenFile(path=path, fd=fd, run_id=run_id, rows=len(adopted))
             self._pending.extend(adopted)
+            self._pending_lines.extend(encode_row(row) for row in adopted)
             self._files[run_id] = handle
             return handle
         raise JournalBusyError(f"could not open journal {path}: it keeps being replaced")

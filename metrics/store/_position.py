@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
+
+from metrics.store._arrow import json_rows_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def replace_position_results(
     conn: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[PositionResultRow]
 ) -> int:
     """Replace the run's rows with ``rows`` in one transaction, through one Arrow batch."""
-    table = pa.Table.from_pylist([asdict(r) for r in rows]) if rows else None
+    table = json_rows_table([asdict(r) for r in rows]) if rows else None
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("DELETE FROM position_results WHERE run_id = ?", [run_id])

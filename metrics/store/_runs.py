@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
+from metrics.store._arrow import json_rows_table
 from metrics.store._migrations import RUN_STATUSES
 from metrics.store._models import RunInfo, RunStart, ScoreRow, from_json, to_json
 
@@ -141,19 +142,22 @@ def insert_scores(conn: duckdb.DuckDBPyConnection, items: Sequence[ScoreRow]) ->
     """Insert or replace scores through one Arrow batch (last row per key wins)."""
     if not items:
         return 0
-    table = pa.Table.from_pydict(
-        {
-            "run_id": [r.run_id for r in items],
-            "case_id": [r.case_id for r in items],
-            "repeat": [r.repeat for r in items],
-            "scorer": [r.scorer for r in items],
-            "scorer_version": [r.scorer_version for r in items],
-            "score": [_finite_or_none(r.score) for r in items],
-            "passed": [r.passed for r in items],
-            "details": [to_json(r.details) for r in items],
-            "seq": list(range(len(items))),
-        },
-        schema=_SCORES_SCHEMA,
+    table = json_rows_table(
+        [
+            {
+                "run_id": r.run_id,
+                "case_id": r.case_id,
+                "repeat": r.repeat,
+                "scorer": r.scorer,
+                "scorer_version": r.scorer_version,
+                "score": _finite_or_none(r.score),
+                "passed": r.passed,
+                "details": to_json(r.details),
+                "seq": seq,
+            }
+            for seq, r in enumerate(items)
+        ],
+        _SCORES_SCHEMA,
     )
     name = f"scores_{uuid.uuid4().hex}"
     conn.register(name, table)
