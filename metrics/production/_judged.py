@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from evals.judging import Calibration
-from metrics.store import Store
+from metrics.store import LATEST_OK_REQUEST, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +119,12 @@ def write_judge_scores(store: Store, rows: Sequence[JudgeScoreRow]) -> int:
         try:
             conn.execute(
                 "INSERT OR REPLACE INTO judge_scores (request_id, judge_ref, rubric_version, "
-                "score, raw_score, reasoning, flags, unscored_reason, redactions, created_at) "
-                "SELECT request_id, judge_ref, rubric_version, score, raw_score, reasoning, "
-                "flags, unscored_reason, redactions, created_at FROM _scores"
+                "score, raw_score, reasoning, flags, unscored_reason, redactions, created_at, "
+                "request_ts, provider, request_model, prompt_ref) "
+                "SELECT s.request_id, judge_ref, rubric_version, score, raw_score, reasoning, "
+                "flags, unscored_reason, redactions, created_at, p.ts, p.provider, "
+                f"p.request_model, p.prompt_ref FROM _scores s LEFT JOIN "
+                f"({LATEST_OK_REQUEST.format(judged='_scores')}) p USING (request_id)"
             ).fetchall()
         finally:
             conn.unregister("_scores")

@@ -4,7 +4,8 @@
     Mean normalised score (0..1) of the scored judgments of requests made in the window
     (the request's time, as for the production families, so a 24h judge score describes
     the same traffic as the 24h request count; recent windows fill in as judge batches
-    run). The request's model and prompt version are those of its latest ``ok`` record.
+    run). The request's time, model and prompt version are those of its latest ``ok``
+    record, stored with the score when it was judged.
 ``evalmon_judge_judgments{...same}``
     Those scored judgments (unscored ones, a failed or unparseable judge call, are not
     judgments); ``score * judgments`` summed and divided gives a weighted mean.
@@ -44,6 +45,7 @@ from metrics.prometheus._common import (
     table_columns,
     window_values,
 )
+from metrics.store import LATEST_OK_REQUEST
 
 GATE_STATUSES = ("pass", "fail", "inconclusive", "error")
 REVIEW_STATUSES = ("open", "resolved")
@@ -52,21 +54,26 @@ _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _RUBRIC = "split_part(split_part({col}, '#', 1), '@', 1)"
 
 _JUDGE_SQL = """
-SELECT w.win, j.rubric, j.judge_ref, r.provider, r.model, r.prompt_version, avg(j.score), count(*)
-FROM (SELECT request_id, judge_ref, {rubric} AS rubric, score
-      FROM judge_scores WHERE score IS NOT NULL) j
-JOIN (
-    SELECT p.request_id, p.ts, coalesce(p.provider, 'none') AS provider,
-        coalesce(p.request_model, 'none') AS model,
-        coalesce(p.prompt_ref, 'none') AS prompt_version
-    FROM production_requests p
-    SEMI JOIN judge_scores s ON p.request_id = s.request_id AND s.score IS NOT NULL
-    WHERE p.ts > {since} AND p.ts <= {now} AND p.status = 'ok'
-    QUALIFY row_number() OVER (PARTITION BY p.request_id ORDER BY p.ts DESC) = 1
-) r USING (request_id)
-JOIN (VALUES {windows}) w(win, since) ON r.ts > w.since
+WITH j AS (
+    SELECT request_id, judge_ref, {rubric} AS rubric, score, request_ts, provider,
+        request_model, prompt_ref
+    FROM judge_scores WHERE score IS NOT NULL
+), r AS (
+    SELECT judge_ref, rubric, score, request_ts AS ts, provider, request_model, prompt_ref
+    FROM j WHERE request_ts IS NOT NULL
+    UNION ALL
+    SELECT judge_ref, rubric, score, p.ts, p.provider, p.request_model, p.prompt_ref
+    FROM (SELECT * FROM j WHERE request_ts IS NULL) u
+    JOIN ({latest}) p USING (request_id)
+)
+SELECT w.win, rubric, judge_ref, coalesce(provider, 'none'), coalesce(request_model, 'none'),
+    coalesce(prompt_ref, 'none'), avg(score), count(*)
+FROM r JOIN (VALUES {windows}) w(win, since) ON r.ts > w.since
+WHERE r.ts > {since} AND r.ts <= {now}
 GROUP BY ALL
 """
+# Scores stored without their request's record (see migration m006) are looked up.
+_UNLINKED = "(SELECT request_id FROM judge_scores WHERE request_ts IS NULL AND score IS NOT NULL)"
 _CALIBRATION_SQL = """
 SELECT {rubric} AS rubric, judge_ref, calibrated, weighted_kappa
 FROM judge_calibrations WHERE created_at <= {now}
@@ -167,6 +174,7 @@ class QualitySource:
         sql = _JUDGE_SQL.format(
             rubric=_RUBRIC.format(col="rubric_version"), since=sql_time(now - longest),
             now=sql_time(now), windows=window_values(now),
+            latest=LATEST_OK_REQUEST.format(judged=_UNLINKED),
         )  # fmt: skip
         rows = conn.execute(sql).fetchall()
         providers: dict[str, set[str]] = defaultdict(set)

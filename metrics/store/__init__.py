@@ -29,11 +29,13 @@ from metrics.store._position import (
     PositionResultRow,
     latest_position_results,
 )
+from metrics.store._production import LATEST_OK_REQUEST
 from metrics.store._store import Store
 
 __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_LOCK_TIMEOUT_S",
+    "LATEST_OK_REQUEST",
     "MIGRATIONS",
     "RUN_STATUSES",
     "AppliedMigration",

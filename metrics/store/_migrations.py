@@ -15,7 +15,11 @@ from datetime import UTC, datetime
 import duckdb
 
 from metrics.store._gate import CREATE_GATE_DECISIONS
-from metrics.store._production import create_production_tables
+from metrics.store._production import (
+    JUDGE_SCORE_REQUEST_COLUMNS,
+    create_production_tables,
+    link_judge_scores,
+)
 
 MigrationFn = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -188,6 +192,18 @@ def m005_production(conn: duckdb.DuckDBPyConnection) -> None:
     ``judge_calibrations``.
     """
     create_production_tables(conn)
+
+
+@migration
+def m006_judge_score_request(conn: duckdb.DuckDBPyConnection) -> None:
+    """Keep the judged request's time, provider, model and prompt version with its scores.
+
+    The exporter then reads judge scores per model and window without joining the whole
+    production table. Existing scores are filled from the request's latest ``ok`` record.
+    """
+    for column, kind in JUDGE_SCORE_REQUEST_COLUMNS:
+        conn.execute(f"ALTER TABLE judge_scores ADD COLUMN {column} {kind}")
+    link_judge_scores(conn)
 
 
 def _ensure_version_table(conn: duckdb.DuckDBPyConnection) -> None:

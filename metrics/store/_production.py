@@ -150,6 +150,35 @@ CREATE TABLE judge_calibrations (
 )
 """
 
+# Added to judge_scores by migration m006: the judged request's latest ``ok`` record.
+JUDGE_SCORE_REQUEST_COLUMNS = (
+    ("request_ts", "TIMESTAMPTZ"),
+    ("provider", "VARCHAR"),
+    ("request_model", "VARCHAR"),
+    ("prompt_ref", "VARCHAR"),
+)
+
+# The latest ``ok`` record of each request named in the table or view ``{judged}``.
+LATEST_OK_REQUEST = """
+SELECT p.request_id, p.ts, p.provider, p.request_model, p.prompt_ref
+FROM production_requests p SEMI JOIN {judged} s ON p.request_id = s.request_id
+WHERE p.status = 'ok'
+QUALIFY row_number() OVER (PARTITION BY p.request_id ORDER BY p.ts DESC) = 1
+"""
+
+
+def link_judge_scores(conn: duckdb.DuckDBPyConnection) -> None:
+    """Fill the request columns of the judge scores that lack them, where the record exists."""
+    conn.execute(
+        "UPDATE judge_scores j SET request_ts = p.ts, provider = p.provider, "
+        "request_model = p.request_model, prompt_ref = p.prompt_ref FROM ("
+        + LATEST_OK_REQUEST.format(
+            judged="(SELECT request_id FROM judge_scores WHERE request_ts IS NULL)"
+        )
+        + ") p WHERE j.request_id = p.request_id AND j.request_ts IS NULL"
+    ).fetchall()
+
+
 PRODUCTION_TABLES = (
     "production_requests",
     "ingest_files",

@@ -79,9 +79,9 @@ FROM r
 """
 _QUALITY = [
     """INSERT INTO judge_scores (request_id, judge_ref, rubric_version, score, raw_score,
-           created_at)
+           created_at, request_ts, provider, request_model, prompt_ref)
        SELECT request_id, 'openai:gpt-4o', 'faithfulness@1#abc123', (hash(source_line) % 5) / 4,
-           1 + hash(source_line) % 5, {now}
+           1 + hash(source_line) % 5, {now}, ts, provider, request_model, prompt_ref
        FROM production_requests WHERE hash(source_line, 99) % 100 = 0 AND status = 'ok'""",
     """INSERT INTO review_queue (request_id, reason, status, created_at)
        SELECT request_id, 'low_score', CASE WHEN hash(request_id) % 3 = 0 THEN 'resolved'

@@ -106,7 +106,15 @@ def test_capture_ingest_judge_and_review(
             scores = conn.execute(
                 "SELECT score, count(*) FROM judge_scores GROUP BY ALL ORDER BY score"
             ).fetchall()
+            # Each score keeps its request's record, so the exporter needs no lookup.
+            unlinked = conn.execute(
+                "SELECT count(*) FROM judge_scores j JOIN production_requests p USING "
+                "(request_id) WHERE j.request_ts IS DISTINCT FROM p.ts "
+                "OR j.request_model IS DISTINCT FROM p.request_model "
+                "OR j.prompt_ref IS DISTINCT FROM p.prompt_ref"
+            ).fetchall()
     assert scores == [(0.0, N // 3), (1.0, N - N // 3)]
+    assert unlinked == [(0,)]
     bad = {i.request_id for i in items}
     assert len(bad) == N // 3
     kinds = {reason for _, reason in reasons}

@@ -147,3 +147,33 @@ def test_m003_adds_skipped_to_a_v2_database(tmp_path: Path) -> None:
         store.write_position_results("new", [row])
         (stored,) = store.position_results("new").to_pylist()
     assert (stored["skipped"], stored["n"], stored["accuracy"]) == (3, 0, None)
+
+
+def test_m006_links_existing_judge_scores_to_their_latest_ok_record(tmp_path: Path) -> None:
+    """Scores stored before m006 get the time, provider, model and prompt of the request."""
+    db = tmp_path / "v5.duckdb"
+    with connect(db) as conn:
+        migrate(conn, MIGRATIONS[:5])
+        conn.execute(
+            "INSERT INTO production_requests (record_id, request_id, ts, provider, "
+            "request_model, prompt_ref, status, source_file, source_line, ingested_at) VALUES "
+            "('a', 'r1', '2026-01-01 10:00:00+00', 'anthropic', 'claude', 'qa@1', 'ok', 'f', 1, now()),"
+            "('b', 'r1', '2026-01-01 10:00:05+00', 'openai', 'gpt-4o', 'qa@1', 'ok', 'f', 2, now()),"
+            "('c', 'r1', '2026-01-01 10:00:09+00', 'openai', 'gpt-4o', 'qa@1', 'error', 'f', 3, now())"
+        )
+        conn.execute(
+            "INSERT INTO judge_scores (request_id, judge_ref, rubric_version, score, created_at) "
+            "VALUES ('r1', 'j', 'faithfulness@1#a', 1.0, now()), "
+            "('gone', 'j', 'faithfulness@1#a', 0.0, now())"
+        )
+    applied = Store(db).migrate()
+    assert applied[0].name == "m006_judge_score_request"
+    with connect(db) as conn:
+        rows = conn.execute(
+            "SELECT request_id, strftime(request_ts, '%H:%M:%S'), provider, request_model, "
+            "prompt_ref FROM judge_scores ORDER BY request_id"
+        ).fetchall()
+    assert rows == [
+        ("gone", None, None, None, None),
+        ("r1", "10:00:05", "openai", "gpt-4o", "qa@1"),
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from metrics.prometheus import ExportSettings, QualityCollector, StoreCollector, export_metrics
 from metrics.store import MIGRATIONS, connect, migrate
+from metrics.store._production import link_judge_scores
 from tests.metrics.helpers import hold_open
 from tests.metrics.prometheus_store import (
     CLAUDE,
@@ -23,9 +24,19 @@ from tests.metrics.prometheus_store import (
 )
 
 
-@pytest.fixture
-def quality_db(tmp_path: Path) -> Path:
-    return quality_store(tmp_path / "q.duckdb")
+@pytest.fixture(params=["looked-up", "stored"])
+def quality_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Judge scores without their request's record (looked up), or stored with it.
+
+    Scores written by the judge carry the record; the production rows' request ids are then
+    changed, so a lookup would find nothing: the same gauges show the stored columns are read.
+    """
+    path = quality_store(tmp_path / "q.duckdb")
+    if request.param == "stored":
+        with connect(path) as conn:
+            link_judge_scores(conn)
+            conn.execute("UPDATE production_requests SET request_id = request_id || '-moved'")
+    return path
 
 
 @pytest.fixture
