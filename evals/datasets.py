@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from evals.providers import ConfigError
+from evals.files import read_jsonl
 
 
 class Case(BaseModel):
@@ -35,36 +34,6 @@ def load_cases(path: Path, *, limit: int | None = None) -> list[Case]:
     Raises:
         ConfigError: With the file and line, for invalid JSON, a bad case or a duplicate id.
     """
-    if not path.is_file():
-        raise ConfigError(f"{path}: dataset file not found")
-    cases: list[Case] = []
-    seen: dict[str, int] = {}
-    with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:  # a byte-order mark (some Windows editors write one) is not part of the data
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not UTF-8 text: {exc.reason}") from None
-            if not text or text.startswith("#"):
-                continue
-            try:
-                case = Case.model_validate(json.loads(text))
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
-                ) from None
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "case"
-                raise ConfigError(f"{path}:{lineno}: {where}: {first['msg']}") from None
-            if case.id in seen:
-                first_line = seen[case.id]
-                message = f"duplicate case id {case.id!r} (first on line {first_line})"
-                raise ConfigError(f"{path}:{lineno}: {message}")
-            seen[case.id] = lineno
-            cases.append(case)
-            if limit is not None and len(cases) >= limit:
-                break
-    if not cases:
-        raise ConfigError(f"{path}: the dataset has no cases")
-    return cases
+    return read_jsonl(
+        path, Case, lambda case: case.id, file_kind="dataset", item="case", limit=limit
+    )

@@ -55,7 +55,8 @@ class JudgeBatchResult:
     by_attempt: dict[int, int] = field(default_factory=dict)
 
 
-def _specs(items: Sequence[JudgeItem]) -> dict[str, CallSpec]:
+def judge_specs(items: Sequence[JudgeItem]) -> dict[str, CallSpec]:
+    """The judge call of each item, by request id."""
     specs = {}
     for job in items:
         params = job.rubric.prompt.spec.params.to_generate_params()
@@ -89,7 +90,7 @@ async def judge_batch(
 ) -> JudgeBatchResult:
     """Judge ``items`` with ``provider`` as stored run ``run_id`` (created or resumed)."""
     jobs = {job.key: job for job in items}
-    specs = _specs(items)
+    specs = judge_specs(items)
     rubrics = sorted({job.rubric.version for job in items})
     store.start_run(
         run_id,

@@ -126,14 +126,17 @@ async def run_judge_sample(
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class JudgeItems:
+    """The requests to judge, redacted, and how many redactions each needed."""
+
     items: list[JudgeItem]
     redactions: dict[str, int]
 
 
-def _items(
+def judge_items(
     rubric: Rubric, requests: Sequence[ProductionRequest], config: EvalmonConfig
-) -> _Prepared:
+) -> JudgeItems:
+    """Redact each request (as configured) and pair it with the rubric to judge it by."""
     items, redactions = [], {}
     for req in requests:
         red = redact_record(
@@ -145,7 +148,7 @@ def _items(
         redactions[req.request_id] = red.total
         inputs = {"question": red.question or "", "contexts": [str(c) for c in red.contexts]}
         items.append(JudgeItem(req.request_id, rubric, ScoreInput(red.output, None, inputs)))
-    return _Prepared(items, redactions)
+    return JudgeItems(items, redactions)
 
 
 async def _judge_rubric(
@@ -159,7 +162,7 @@ async def _judge_rubric(
     progress: ProgressReporter | None,
 ) -> RubricOutcome:
     settings = config.judge
-    prepared = _items(rubric, requests, config)
+    prepared = judge_items(rubric, requests, config)
     items, redactions = prepared.items, prepared.redactions
     per_judge: dict[str, dict[str, Score]] = {}
     called = 0

@@ -31,9 +31,8 @@ from evals.runner import CallSpec
 from evals.scorers import load_rubric
 from flows.config import EvalmonConfig, load_config
 from flows.eval_run import new_run_id
-from flows.judge_batch import _specs as judge_specs
-from flows.judge_sample import JudgeSampleReport
-from flows.judge_sample import _items as judge_items
+from flows.judge_batch import judge_specs
+from flows.judge_sample import JudgeSampleReport, judge_items
 from flows.position_flow import position_benchmark
 from flows.position_run import PAPER_PARAMS
 from flows.production_flows import judge_sample_flow

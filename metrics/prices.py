@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,7 @@ _MILLION = Decimal(1_000_000)
 # gpt-4o-2024-08-06, claude-sonnet-4-5-20250929, claude-sonnet-4-5@20250929, ...-latest.
 _VERSION_SUFFIX = re.compile(r"[-@](\d{4}-\d{2}-\d{2}|\d{8}|latest)(-v\d+(:\d+)?)?")
 WILDCARD = "*"
+Entry = TypeVar("Entry")
 
 
 class ModelPrice(BaseModel):
@@ -77,6 +78,35 @@ def _split_ref(model_ref: str) -> tuple[str, str]:
     return provider, model
 
 
+def lookup_model(table: Mapping[str, Entry], model_ref: str) -> Entry | None:
+    """The entry of ``table`` that applies to ``provider:model``; None when none or malformed.
+
+    The exact key; else the longest model name of the same provider that ``model`` starts
+    with, followed only by a date or ``-latest`` (a dated snapshot); else ``provider:*``.
+    Keys are assumed valid ``provider:model`` references.
+    """
+    provider, _, model = model_ref.partition(":")
+    if not provider or not model:
+        return None
+    exact = table.get(model_ref)
+    if exact is not None:
+        return exact
+    best: tuple[int, Entry] | None = None
+    for ref, entry in table.items():
+        ref_provider, _, ref_model = ref.partition(":")
+        if ref_provider != provider or ref_model == WILDCARD:
+            continue
+        if (
+            model.startswith(ref_model)
+            and _VERSION_SUFFIX.fullmatch(model[len(ref_model) :])
+            and (best is None or len(ref_model) > best[0])
+        ):
+            best = (len(ref_model), entry)
+    if best is not None:
+        return best[1]
+    return table.get(f"{provider}:{WILDCARD}")
+
+
 class PriceTable:
     """Prices by ``provider:model``; implements ``evals.providers.PriceLookup``.
 
@@ -116,26 +146,7 @@ class PriceTable:
 
     def price_for(self, model_ref: str) -> ModelPrice | None:
         """Return the price that applies to ``provider:model``; None when unpriced or malformed."""
-        provider, _, model = model_ref.partition(":")
-        if not provider or not model:
-            return None
-        exact = self._prices.get(model_ref)
-        if exact is not None:
-            return exact
-        best: tuple[int, ModelPrice] | None = None
-        for ref, price in self._prices.items():
-            ref_provider, ref_model = _split_ref(ref)
-            if ref_provider != provider or ref_model == WILDCARD:
-                continue
-            if (
-                model.startswith(ref_model)
-                and _VERSION_SUFFIX.fullmatch(model[len(ref_model) :])
-                and (best is None or len(ref_model) > best[0])
-            ):
-                best = (len(ref_model), price)
-        if best is not None:
-            return best[1]
-        return self._prices.get(f"{provider}:{WILDCARD}")
+        return lookup_model(self._prices, model_ref)
 
     def breakdown(
         self, model_ref: str, input_tokens: int, output_tokens: int

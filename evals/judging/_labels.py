@@ -10,13 +10,12 @@ Blank lines and lines starting with ``#`` are skipped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from evals.providers import ConfigError
+from evals.files import read_jsonl
 from evals.scorers import ScoreInput
 
 NEEDS_REFERENCE = frozenset({"judges/answer_correctness"})
@@ -88,35 +87,6 @@ def load_labels(path: Path) -> list[LabelledExample]:
         ConfigError: ``FILE:LINE`` for a missing file, text that is not UTF-8, invalid
             JSON, a bad field or a duplicate id; ``FILE`` for a file with no examples.
     """
-    if not path.is_file():
-        raise ConfigError(f"{path}: labels file not found")
-    examples: list[LabelledExample] = []
-    seen: dict[str, int] = {}
-    with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not UTF-8 text: {exc.reason}") from None
-            if not text or text.startswith("#"):
-                continue
-            try:
-                example = LabelledExample.model_validate(json.loads(text))
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
-                ) from None
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "example"
-                raise ConfigError(f"{path}:{lineno}: {where}: {first['msg']}") from None
-            if example.id in seen:
-                raise ConfigError(
-                    f"{path}:{lineno}: duplicate id {example.id!r} (first on line "
-                    f"{seen[example.id]}); give every example its own id"
-                )
-            seen[example.id] = lineno
-            examples.append(example)
-    if not examples:
-        raise ConfigError(f"{path}: the labels file has no examples; add one JSON object a line")
-    return examples
+    return read_jsonl(
+        path, LabelledExample, lambda example: example.id, file_kind="labels", item="example"
+    )

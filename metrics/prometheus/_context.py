@@ -16,14 +16,10 @@ server runs SmolLM2 with ``n_ctx`` 8192 (``evals/providers/_local.py``).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 
-# What may follow a model name for a dated snapshot of the same model (as in metrics.prices):
-# gpt-4o-2024-08-06, claude-sonnet-4-5-20250929, claude-sonnet-4-5@20250929, ...-latest.
-_VERSION_SUFFIX = re.compile(r"[-@](\d{4}-\d{2}-\d{2}|\d{8}|latest)(-v\d+(:\d+)?)?")
-WILDCARD = "*"
+from metrics.prices import lookup_model
 
 #: Known context windows in tokens, by ``provider:model``.
 DEFAULT_CONTEXT_WINDOWS: Mapping[str, int] = {
@@ -103,27 +99,12 @@ class ContextWindows:
         return ContextWindows({**self._windows, **overrides})
 
     def window_for(self, model_ref: str) -> int | None:
-        """The window of ``provider:model`` in tokens; None when unknown or malformed."""
-        provider, _, model = model_ref.partition(":")
-        if not provider or not model:
-            return None
-        exact = self._windows.get(model_ref)
-        if exact is not None:
-            return exact
-        best: tuple[int, int] | None = None
-        for ref, size in self._windows.items():
-            ref_provider, ref_model = _split_ref(ref)
-            if ref_provider != provider or ref_model == WILDCARD:
-                continue
-            if (
-                model.startswith(ref_model)
-                and _VERSION_SUFFIX.fullmatch(model[len(ref_model) :])
-                and (best is None or len(ref_model) > best[0])
-            ):
-                best = (len(ref_model), size)
-        if best is not None:
-            return best[1]
-        return self._windows.get(f"{provider}:{WILDCARD}")
+        """The window of ``provider:model`` in tokens; None when unknown or malformed.
+
+        Looked up as prices are (:func:`metrics.prices.lookup_model`): exact, dated
+        snapshot, then ``provider:*``.
+        """
+        return lookup_model(self._windows, model_ref)
 
     def __repr__(self) -> str:
         """List the entries."""

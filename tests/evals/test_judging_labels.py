@@ -118,7 +118,7 @@ def test_invalid_json_and_duplicates(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"labels.jsonl:2: invalid JSON: .* \(column 2\)"):
         load_labels(write(tmp_path, json.dumps(GOOD), "{oops"))
     with pytest.raises(
-        ConfigError, match=r"labels.jsonl:3: duplicate id 'x-1' \(first on line 1\)"
+        ConfigError, match=r"labels.jsonl:3: duplicate example id 'x-1' \(first on line 1\)"
     ):
         load_labels(write(tmp_path, json.dumps(GOOD), "", json.dumps(GOOD)))
 
