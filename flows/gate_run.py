@@ -57,6 +57,7 @@ async def run_gate(
         ConfigError: Bad input (a malformed prompt or suite, an unbumped version, an
             unknown base ref, a model that does not answer): exit code 2.
     """
+    started_at = datetime.now(UTC)
     root = repo_root(request.path.resolve())
     commit = resolve_base(root, request.base)
     files = tuple(changed_files(root, commit))
@@ -94,6 +95,7 @@ async def run_gate(
                     unchanged,
                     tuple(notes),
                     runner.model_calls,
+                    started_at,
                 )
                 store.write_gate_decisions(_decision_rows(result, current_branch(root)))
         finally:

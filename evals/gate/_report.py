@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -26,6 +27,7 @@ class GateResult:
         unchanged: Prompts that did not change (not run).
         notes: Other remarks (a changed prompt without suites, say).
         model_calls: Model calls this gate made (0 when everything was reused).
+        started_at: When the gate's own work began (UTC; after Prefect started the run).
     """
 
     base_ref: str
@@ -35,6 +37,7 @@ class GateResult:
     unchanged: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     model_calls: int = 0
+    started_at: datetime | None = None
 
     @property
     def exit_code(self) -> int:
@@ -186,6 +189,7 @@ def to_json(result: GateResult) -> dict[str, Any]:
         "base_commit": result.base_commit,
         "changed_files": list(result.changed_files),
         "model_calls": result.model_calls,
+        "started_at": result.started_at.isoformat() if result.started_at else None,
         "notes": list(result.notes),
         "suites": [_suite_json(s) for s in result.suites],
     }

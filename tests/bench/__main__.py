@@ -38,7 +38,9 @@ def _child(name: str) -> dict[str, Any]:
         from tests.bench._gate import gate_bench
 
         figures = gate_bench()
-        return {"gate": {**asdict(figures), "ratio": figures.ratio}}
+        return {
+            "gate": {**asdict(figures), "ratio": figures.ratio, "flow_ratio": figures.flow_ratio}
+        }
     else:
         results = [sc.memory()]
     return {
@@ -51,7 +53,9 @@ def _print_gate(g: dict[str, Any]) -> bool:
         f"gate           {g['cases']} cases x 2 versions, {g['latency_s'] * 1000:.0f} ms, "
         f"concurrency {g['concurrency']}: {g['gate_s']:.2f} s against an ideal of "
         f"{g['ideal_s']:.2f} s, ratio {g['ratio']:.3f}x (target <= 1.3x), {g['model_calls']} "
-        f"model calls; Prefect start-up {g['prefect_startup_s']:.2f} s (separate)",
+        f"model calls; Prefect start-up (separate): temporary server {g['prefect_startup_s']:.2f} "
+        f"s, flow and task runs {g['flow_start_s']:.2f} s; the whole prompt_gate call "
+        f"{g['flow_s']:.2f} s = {g['flow_ratio']:.3f}x",
         flush=True,
     )
     print(
