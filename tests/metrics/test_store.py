@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -62,6 +63,23 @@ def test_write_loads_batches_through_arrow_and_keeps_the_rest_in_the_journal(
     assert journal.read_bytes() == b""
     store.close()
     assert not journal.exists()
+
+
+def test_text_and_non_finite_numbers_survive_the_json_batch(tmp_path: Path) -> None:
+    """Batches are parsed from the journal's JSON lines.
+
+    Quotes, newlines, non-ASCII text and a -inf logprob (a token the model gave no
+    probability) come back as written.
+    """
+    text = 'He said "hi"\n\tthen left: naïve café ✓ \\ {"json": [1]}'
+    base = make_record(1, text=text)
+    record = dataclasses.replace(base, result=base.result.replace(logprobs=(-0.5, float("-inf"))))
+    store = Store(tmp_path / "e.duckdb")
+    store.write(record)
+    store.flush()
+    (row,) = store.run_calls("run-1", ["text", "logprobs"]).to_pylist()
+    assert row == {"text": text, "logprobs": [-0.5, float("-inf")]}
+    store.close()
 
 
 def test_rows_become_typed_arrow_and_typed_columns(tmp_path: Path) -> None:
