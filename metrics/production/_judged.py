@@ -123,7 +123,7 @@ def write_judge_scores(store: Store, rows: Sequence[JudgeScoreRow]) -> int:
                 "request_ts, provider, request_model, prompt_ref) "
                 "SELECT s.request_id, judge_ref, rubric_version, score, raw_score, reasoning, "
                 "flags, unscored_reason, redactions, created_at, p.ts, p.provider, "
-                f"p.request_model, p.prompt_ref FROM _scores s LEFT JOIN "
+                "p.request_model, p.prompt_ref FROM _scores s LEFT JOIN "
                 f"({LATEST_OK_REQUEST.format(judged='_scores')}) p USING (request_id)"
             ).fetchall()
         finally:
