@@ -1,9 +1,10 @@
 """Whole lines of a JSONL file as Arrow strings, numbered, without copying the text.
 
 A file is read in blocks of about :data:`BLOCK_BYTES` that end on a line boundary. For each
-block, numpy finds the newlines and the block's bytes become a ``large_string`` Arrow array
-whose offsets are those positions (zero-copy), next to the line numbers. DuckDB then parses
-the lines with ``json_transform`` in parallel, and every row keeps its exact line number.
+block, a ``find`` loop lists the newlines and the block's bytes become a ``large_string``
+Arrow array whose offsets are those positions (zero-copy), next to the line numbers. DuckDB
+then parses the lines with ``json_transform`` in parallel, and every row keeps its exact
+line number.
 
 Lines still being written: in a ``.jsonl.part`` file (the capture library's name for a file
 it is appending to) the bytes after the last newline are an unfinished line. They are not
@@ -16,6 +17,7 @@ A UTF-8 byte order mark at the start of a file is skipped.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import mmap
@@ -23,6 +25,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +34,6 @@ import pyarrow as pa  # type: ignore[import-untyped]
 BLOCK_BYTES = 64 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 PART_SUFFIX = ".part"
-_SCAN = 4 * 1024 * 1024
 _FINGERPRINT_BYTES = 64 * 1024
 
 Offsets = npt.NDArray[np.int64]
@@ -99,14 +101,19 @@ def is_part(path: Path) -> bool:
     return path.name.endswith(PART_SUFFIX)
 
 
-def _newlines(data: memoryview) -> Offsets:
-    """Positions of every newline byte in ``data`` (scanned in cache-sized pieces)."""
-    array = np.frombuffer(data, dtype=np.uint8)
-    found = [
-        np.flatnonzero(array[s : s + _SCAN] == 10).astype(np.int64) + s
-        for s in range(0, len(array), _SCAN)
-    ]
-    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+def _newlines(source: mmap.mmap | bytes, start: int, stop: int) -> Offsets:
+    """Positions, from ``start``, of every newline byte in ``source[start:stop]``.
+
+    A ``find`` loop (``memchr`` from one newline to the next) reads each byte once: 0.30 s
+    for 1M lines of 1.4 KB, where numpy's compare-then-collect took 0.42-0.58 s.
+    """
+    found = array.array("q")
+    add, find = found.append, source.find
+    at = find(b"\n", start, stop)
+    while at >= 0:
+        add(at - start)
+        at = find(b"\n", at + 1, stop)
+    return np.frombuffer(found, dtype=np.int64) if found else np.empty(0, dtype=np.int64)
 
 
 class LineReader:
@@ -160,6 +167,12 @@ class LineReader:
             return memoryview(self._map)[start:stop]
         return memoryview(os.pread(self._fd, stop - start, start))
 
+    def _newlines(self, data: memoryview, start: int) -> Offsets:
+        """Newline positions in ``data``, the file's bytes from offset ``start``."""
+        if self._map is not None:
+            return _newlines(self._map, start, start + len(data))
+        return _newlines(cast(bytes, data.obj), 0, len(data))  # a whole pread() result
+
     def blocks(self) -> Iterator[LineBlock]:
         """Yield the lines in blocks; set :attr:`end` and :attr:`pending` as it goes."""
         pos, line = self.start, self.next_line
@@ -168,11 +181,11 @@ class LineReader:
         while pos < self.size:
             stop = min(pos + self.block_bytes, self.size)
             data = self._bytes(pos, stop)
-            nl = _newlines(data)
+            nl = self._newlines(data, pos)
             while stop < self.size and len(nl) == 0:  # a line longer than the block
                 stop = min(stop + self.block_bytes, self.size)
                 data = self._bytes(pos, stop)
-                nl = _newlines(data)
+                nl = self._newlines(data, pos)
             last_line_open = len(nl) == 0 or nl[-1] != len(data) - 1
             if last_line_open and (stop < self.size or self.partial):
                 cut = int(nl[-1]) + 1 if len(nl) else 0

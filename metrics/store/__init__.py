@@ -29,7 +29,7 @@ from metrics.store._position import (
     PositionResultRow,
     latest_position_results,
 )
-from metrics.store._production import LATEST_OK_REQUEST
+from metrics.store._production import LATEST_OK_REQUEST, ZSTD_COLUMNS
 from metrics.store._store import Store
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "LATEST_OK_REQUEST",
     "MIGRATIONS",
     "RUN_STATUSES",
+    "ZSTD_COLUMNS",
     "AppliedMigration",
     "GateDecisionRow",
     "JournalBusyError",

@@ -1,11 +1,13 @@
 """Benchmarks of production ingest and sampling (issue #5); the figures, not pass/fail.
 
 ``bench_ingest(n)`` writes ``n`` capture records (every key the capture library writes,
-random uuid record ids, a short RAG exchange: about 800 bytes a line) and measures
+nulls included, random hex record ids, a short RAG exchange: 1.36 KB a line; or, with
+``compact``, 11 keys in 428 bytes) and measures
 
 * DuckDB on its own: ``SELECT count(*)`` over ``read_json`` with the same columns (the
-  parse), and ``CREATE TABLE AS SELECT * FROM read_json(...)`` into a new database file (the
-  parse plus DuckDB writing the rows);
+  parse), ``CREATE TABLE AS SELECT * FROM read_json(...)`` into a new database file (the
+  parse plus DuckDB writing the rows with its default compression), and the same into a
+  table stored like ``production_requests`` (zstd for the long text);
 * :func:`metrics.production.ingest_files` into a migrated store, then a second time (the
   idempotent re-run, which only ``stat``s the file).
 
@@ -27,8 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from metrics.production import choose_sample, ingest_files
-from metrics.store import Store, connect
+from metrics.production import FIELDS, choose_sample, ingest_files
+from metrics.store import ZSTD_COLUMNS, Store, connect
 
 _RECORDS = """
 SELECT
@@ -92,6 +94,16 @@ _COMPACT_KEYS = (
 )  # fmt: skip
 
 
+def _zstd_table_ddl(columns: dict[str, str]) -> str:
+    """``CREATE TABLE t`` of the reader's columns, zstd where the ingest's table uses it."""
+    zstd_keys = {f.keys[0] for f in FIELDS if f.column in ZSTD_COLUMNS}
+    items = [
+        f'"{key}" {kind}' + (" USING COMPRESSION zstd" if key in zstd_keys else "")
+        for key, kind in columns.items()
+    ]
+    return f"CREATE TABLE t ({', '.join(items)})"
+
+
 def write_capture_file(path: Path, n_rows: int, *, compact: bool = False) -> None:
     """Write ``n_rows`` capture-like records as JSON lines (``compact``: 11 keys, ~420 B)."""
     conn = duckdb.connect()
@@ -135,6 +147,9 @@ class IngestBench:
         parse: ``SELECT count(*), count(COLUMNS(*)) FROM read_json(...)``: DuckDB's parse.
         load: ``CREATE TABLE AS SELECT * FROM read_json(...)`` into a new database file:
             DuckDB reading the file into a table on its own.
+        load_zstd: The same into a table whose columns are stored like
+            ``production_requests``' (zstd for the long text): DuckDB on its own with
+            the ingest's storage.
         ingest: :func:`ingest_files` into a new migrated store.
         reingest: The same ingest again (the file is unchanged: nothing is read).
     """
@@ -143,6 +158,7 @@ class IngestBench:
     file_mb: float
     parse: Timing
     load: Timing
+    load_zstd: Timing
     ingest: Timing
     reingest: Timing
 
@@ -155,6 +171,11 @@ class IngestBench:
     def vs_load(self) -> float:
         """Ingest wall time over ``read_json`` loading the file into a table."""
         return self.ingest.wall_s / self.load.wall_s
+
+    @property
+    def vs_load_zstd(self) -> float:
+        """Ingest wall time over ``read_json`` loading the file into a zstd table."""
+        return self.ingest.wall_s / self.load_zstd.wall_s
 
     @property
     def vs_parse(self) -> float:
@@ -173,7 +194,7 @@ def bench_ingest(
         write_capture_file(data, n_rows, compact=compact)
         columns = {k: v for k, v in _COLUMNS.items() if not compact or k in _COMPACT_KEYS}
         reader = f"read_json('{data}', format = 'newline_delimited', columns = {columns!r})"
-        runs = iter(range(repeats * 2))
+        runs = iter(range(repeats * 3))
 
         def parse() -> None:
             conn = duckdb.connect()
@@ -186,6 +207,14 @@ def bench_ingest(
             with connect(db) as conn:
                 conn.execute("SET enable_progress_bar = false")
                 conn.execute(f"CREATE TABLE t AS SELECT * FROM {reader}")
+            db.unlink()
+
+        def load_zstd() -> None:
+            db = root / f"baseline-zstd-{next(runs)}.duckdb"
+            with connect(db) as conn:
+                conn.execute("SET enable_progress_bar = false")
+                conn.execute(_zstd_table_ddl(columns))
+                conn.execute(f"INSERT INTO t SELECT * FROM {reader}")
             db.unlink()
 
         fresh = [Store(root / f"evalmon-{i}.duckdb") for i in range(repeats)]
@@ -206,6 +235,7 @@ def bench_ingest(
             file_mb=data.stat().st_size / 1e6,
             parse=_timed(parse, repeats),
             load=_timed(load, repeats),
+            load_zstd=_timed(load_zstd, repeats),
             ingest=_timed(ingest, repeats),
             reingest=_timed(reingest, repeats),
         )
@@ -280,6 +310,7 @@ def main() -> None:
             "compact": compact,
             "rows_per_s": ingest.rows_per_s,
             "vs_load": ingest.vs_load,
+            "vs_load_zstd": ingest.vs_load_zstd,
             "vs_parse": ingest.vs_parse,
         }
         print(json.dumps({**asdict(ingest), **figures}), flush=True)

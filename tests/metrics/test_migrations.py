@@ -177,3 +177,43 @@ def test_m006_links_existing_judge_scores_to_their_latest_ok_record(tmp_path: Pa
         ("gone", None, None, None, None),
         ("r1", "10:00:05", "openai", "gpt-4o", "qa@1"),
     ]
+
+
+def test_m007_rebuilds_production_requests_with_zstd_keeping_rows_in_order(
+    tmp_path: Path,
+) -> None:
+    """The long text columns are stored with zstd afterwards; rows, order and checks stay."""
+    db = tmp_path / "v6.duckdb"
+    with connect(db) as conn:
+        migrate(conn, MIGRATIONS[:6])
+        conn.execute(
+            "INSERT INTO production_requests (record_id, request_id, ts, output, contexts, "
+            "status, source_file, source_line, ingested_at) "
+            "SELECT 'rec-' || i, 'req-' || (i // 2), TIMESTAMPTZ '2026-01-01 00:00:00+00' "
+            "+ to_seconds(i), 'answer ' || repeat('x', 200) || i, '[\"doc ' || i || '\"]', "
+            "'ok', 'f.jsonl', i + 1, now() FROM range(3000) t(i)"
+        )
+    applied = Store(db).migrate()
+    assert [m.name for m in applied] == ["m007_production_zstd"]
+    with connect(db) as conn:
+        rows = conn.execute(
+            "SELECT record_id, source_line FROM production_requests"  # insertion order
+        ).fetchall()
+        assert rows == [(f"rec-{i}", i + 1) for i in range(3000)]
+        conn.execute("CHECKPOINT")
+        compression = dict(
+            conn.execute(
+                "SELECT column_name, string_agg(DISTINCT compression, ',') "
+                "FROM pragma_storage_info('production_requests') "
+                "WHERE segment_type IN ('VARCHAR', 'JSON') GROUP BY 1"
+            ).fetchall()
+        )
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute(
+                "INSERT INTO production_requests (record_id, request_id, ts, status, "
+                "source_file, source_line, ingested_at) "
+                "VALUES ('x', 'y', now(), 'maybe', 'f', 1, now())"
+            )
+    for column in ("record_id", "request_id", "output", "contexts"):
+        assert compression[column] == "ZSTD", (column, compression)
+    assert compression["source_file"] != "ZSTD"
