@@ -39,6 +39,8 @@ _TRANSFORM = f"json_transform(line, {literal(struct_spec())})"
 _SOURCE = f"SELECT file_id, line_no, line, try({_TRANSFORM}) AS j FROM {LINES}"
 _SOURCE_FAST = f"SELECT file_id, line_no, line, {_TRANSFORM} AS j FROM {LINES}"
 _MALFORMED = "Malformed JSON"
+# The one-pass insert skips the object check: a line that is an array or a scalar parses to
+# a struct of NULLs, so its missing request id already sends the batch to the stage.
 _NOT_BLANK = " WHERE line <> chr(10) AND line <> (chr(13) || chr(10))"
 
 
@@ -150,7 +152,7 @@ INSERT INTO production_requests ({_COLUMNS}, source_file, source_line, ingested_
 SELECT {", ".join(f"m.{c}" for c in RECORD_COLUMNS)}, f.path, m.line_no, $now
 FROM (SELECT * REPLACE (
         CASE WHEN reason IS NULL THEN record_id ELSE error({literal(MARKER)}) END AS record_id)
-      FROM ({select_sql(_SOURCE_FAST + _NOT_BLANK, _OBJECT)})) m
+      FROM ({select_sql(_SOURCE_FAST + _NOT_BLANK, "true")})) m
 JOIN {_FILES}
 WHERE {_NEW}
 """
