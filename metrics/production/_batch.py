@@ -1,9 +1,10 @@
 """One batch of JSONL files: their lines in DuckDB, and the two ways of inserting them.
 
 * :func:`insert_fast`: one ``INSERT`` parses, maps and checks every line and writes the new
-  records straight into ``production_requests``. A line with a problem raises (DuckDB's
-  ``error()`` on that row), which aborts the statement; so does a record id that occurs
-  twice in the batch (checked afterwards). Clean batches, the usual case, cost one parse.
+  records straight into ``production_requests``. A line with a problem raises (the JSON
+  parser's error, or DuckDB's ``error()`` on that row), which aborts the statement; so does
+  a record id that occurs twice in the batch (checked afterwards). Clean batches, the usual
+  case, cost one parse.
 * Otherwise the transaction is rolled back and the batch is parsed again into the stage
   table (:func:`stage_lines`), where each rejected line keeps its number and reason, and
   the valid rows are inserted from there, first occurrence first (:func:`insert_staged`).

@@ -2,12 +2,13 @@
 
 How a JSONL file is read (see :mod:`metrics.production._lines`): its whole lines become an
 Arrow string column next to their line numbers, without copying, and DuckDB parses them
-with ``try(json_transform(line, <struct>))`` (the parser ``read_json`` uses), mapping and
+with ``json_transform(line, <struct>)`` (the parser ``read_json`` uses), mapping and
 checking every key on the way (:mod:`metrics.production._schema`). A batch of files is
-inserted in one pass when all its lines are valid; a batch with a bad line is parsed again
-into a stage table, where each rejected line keeps its exact number and a reason, and only
-those lines go back to Python to word the reason (``invalid JSON: Expecting ',' delimiter at
-column 57``) and keep the start of the raw text (:mod:`metrics.production._batch`).
+inserted in one pass when all its lines are valid; a batch with a bad line (the pass stops
+at it) is parsed again, with ``try``, into a stage table, where each rejected line keeps
+its exact number and a reason, and only those lines go back to Python to word the reason
+(``invalid JSON: Expecting ',' delimiter at column 57``) and keep the start of the raw text
+(:mod:`metrics.production._batch`).
 
 Each batch is one transaction: the new records (record id not in the table, first
 occurrence in the batch), the quarantined lines (``ingest_quarantine``) and each file's

@@ -7,7 +7,8 @@
   the fallback) share it; a request's answer is its latest ``ok`` record. Uniqueness of
   ``record_id`` is enforced by the ingest (one writer, an anti-join in one transaction), not
   by a PRIMARY KEY: DuckDB's ART index on random uuid keys made bulk loads twice as slow
-  and must be held in memory on every write.
+  and must be held in memory on every write. Since migration m007 its long and unique text
+  columns (:data:`ZSTD_COLUMNS`) are stored with zstd.
 * ``ingest_files``: what was read from each file, so a second ingest skips it (same size and
   mtime) or resumes after its last complete line (it grew, and its head and the bytes
   before the old end are unchanged).
@@ -192,7 +193,8 @@ def _with_zstd(ddl: str, table: str) -> str:
     for i, line in enumerate(lines):
         words = line.split()
         if line.startswith("    ") and words and words[0] in ZSTD_COLUMNS:
-            lines[i] = line.rstrip(",") + " USING COMPRESSION zstd" + ("," * line.endswith(","))
+            body, comma = (line[:-1], ",") if line.endswith(",") else (line, "")
+            lines[i] = f"{body} USING COMPRESSION zstd{comma}"
     return "\n".join(lines)
 
 

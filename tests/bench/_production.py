@@ -108,6 +108,7 @@ def write_capture_file(path: Path, n_rows: int, *, compact: bool = False) -> Non
     """Write ``n_rows`` capture-like records as JSON lines (``compact``: 11 keys, ~420 B)."""
     conn = duckdb.connect()
     try:
+        conn.execute("SET enable_progress_bar = false")
         query = _RECORDS.replace("{n}", str(n_rows))
         if compact:
             keys = ", ".join(f'"{k}"' for k in _COMPACT_KEYS)
