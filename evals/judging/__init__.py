@@ -8,10 +8,13 @@
   :func:`pairwise` preference asked in both orders (position bias becomes a flagged tie).
 * The review-queue rules: :func:`review_reasons`, with the validators
   :func:`citation_check` and :func:`expresses_uncertainty`.
+* The injection set (:data:`INJECTION_ATTEMPTS`): judged responses that try to instruct
+  the judge.
 """
 
 from evals.judging._calibration import Calibration, average_ranks, calibrate, spearman
 from evals.judging._ensemble import Combined, Method, combine
+from evals.judging._injections import INJECTION_ATTEMPTS
 from evals.judging._labels import LabelledExample, load_labels
 from evals.judging._pairwise import (
     PAIRWISE_PROMPT,
@@ -44,6 +47,7 @@ from evals.judging._review import (
 
 __all__ = [
     "BUILTIN_KINDS",
+    "INJECTION_ATTEMPTS",
     "PAIRWISE_PROMPT",
     "Calibration",
     "Combined",
