@@ -135,11 +135,7 @@ def export(
 
     try:
         config = config_from(config_path, store)
-        settings = settings_for(config, None, pushgateway, textfile)
-        if retries is not None:
-            settings = type(settings).model_validate(
-                {**settings.model_dump(), "push_retries": retries}
-            )
+        settings = settings_for(config, None, pushgateway, textfile, retries)
         run = export_metrics_flow(config=config, settings=settings)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -167,7 +163,7 @@ def serve_metrics(
 
     try:
         config = config_from(config_path, store)
-        server = start_metrics_server(config.store, host, port, settings=config.export)
+        server = start_metrics_server(config.store, host, port, settings=config.export_settings())
     except EvalmonError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

@@ -65,6 +65,10 @@ class EvalmonConfig(BaseModel):
         """The built-in price table with this configuration's overrides."""
         return PriceTable().with_overrides(self.prices)
 
+    def export_settings(self) -> ExportSettings:
+        """``[export]``, pricing with ``[prices]`` under its own ``[export.prices]``."""
+        return self.export.model_copy(update={"prices": {**self.prices, **self.export.prices}})
+
 
 def _find_line(text: str, loc: tuple[int | str, ...], table_prefix: tuple[str, ...]) -> int:
     """Best-effort 1-based line of the setting at ``loc`` in TOML ``text``."""

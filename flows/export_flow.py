@@ -11,7 +11,6 @@ normally: the next scheduled run pushes the whole current state again, so it cat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,40 +28,50 @@ class ExportRun:
     """What one run of the ``export_metrics`` flow did.
 
     Attributes:
-        store: The store read.
-        now: End of the rolling windows.
-        pushgateway_url: Where it pushed (None: not pushing).
+        report: The export: what was read and pushed, per source.
         textfile: The text file written, or None.
         samples_written: Samples in the text file.
-        sources: Per source: read or not, series, timings, push error.
-        store_error: Why the store could not be read, or None.
         push_error: Why the push still failed after every retry, or None.
     """
 
-    store: Path
-    now: datetime
-    pushgateway_url: str | None
+    report: ExportReport
     textfile: Path | None
     samples_written: int
-    sources: tuple[SourceExport, ...]
-    store_error: str | None = None
     push_error: str | None = None
 
     @property
+    def store(self) -> Path:
+        """The store read."""
+        return self.report.store_path
+
+    @property
+    def pushgateway_url(self) -> str | None:
+        """Where it pushed (None: not pushing)."""
+        return self.report.pushgateway_url
+
+    @property
+    def sources(self) -> tuple[SourceExport, ...]:
+        """Per source: read or not, series, timings, push error."""
+        return self.report.sources
+
+    @property
     def ok(self) -> bool:
-        """The store was read and every push (if any) went through."""
-        return self.store_error is None and self.push_error is None and bool(self.sources)
+        """The store and every source were read, and every push (if any) went through."""
+        return self.report.ok and self.push_error is None and bool(self.sources)
 
     @property
     def summary(self) -> str:
         """One line for logs and the CLI."""
-        series = sum(s.series for s in self.sources)
         where = [f"pushed to {self.pushgateway_url}"] if self.pushgateway_url else []
         if self.textfile is not None:
             where.append(f"wrote {self.textfile}")
-        line = f"exported {series} samples of {self.store}: " + (", ".join(where) or "computed")
-        if self.store_error:
-            line += f"; store not read: {self.store_error}"
+        line = f"exported {self.report.series} samples of {self.store}: "
+        line += ", ".join(where) or "computed"
+        if self.report.error:
+            line += f"; store not read: {self.report.error}"
+        failed = [s.source for s in self.sources if not s.ok]
+        if failed and not self.report.error:
+            line += f"; not read: {', '.join(failed)}"
         if self.push_error:
             line += f"; push failed: {self.push_error}"
         return line
@@ -79,13 +88,8 @@ def _retry_push_only(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(
-    name="export-store-metrics",
-    retries=3,
-    retry_delay_seconds=[10, 30, 90],
-    retry_condition_fn=_retry_push_only,
-    cache_policy=NO_CACHE,
-)
+# Retries and their delays come from the settings (``with_options`` in the flow).
+@task(name="export-store-metrics", retry_condition_fn=_retry_push_only, cache_policy=NO_CACHE)
 def export_task(store: Path, settings: ExportSettings) -> ExportReport:
     """Read the store once and push each source; a failed push raises :class:`PushError`."""
     return export_metrics(
@@ -99,15 +103,20 @@ def settings_for(
     export: ExportSettings | None,
     pushgateway_url: str | None = None,
     textfile: Path | None = None,
+    push_retries: int | None = None,
 ) -> ExportSettings:
-    """The export settings: ``[export]`` with the configuration's prices and the overrides."""
-    base = export or config.export
-    update: dict[str, object] = {"prices": {**config.prices, **base.prices}}
-    if pushgateway_url is not None:
-        update["pushgateway_url"] = pushgateway_url or None
-    if textfile is not None:
-        update["textfile"] = textfile
-    return ExportSettings.model_validate({**base.model_dump(), **update})
+    """The export settings (default: the configuration's) with the overrides that are given."""
+    base = export or config.export_settings()
+    update = {
+        key: value
+        for key, value in (
+            ("pushgateway_url", pushgateway_url),
+            ("textfile", textfile),
+            ("push_retries", push_retries),
+        )
+        if value is not None
+    }
+    return ExportSettings.model_validate({**base.model_dump(), **update}) if update else base
 
 
 @flow(name="export_metrics", log_prints=True, validate_parameters=False)
@@ -125,7 +134,7 @@ def export_metrics_flow(
         textfile: Override ``[export] textfile``.
         config_path: evalmon.toml to use.
         config: A loaded configuration (the CLI passes its own).
-        settings: Export settings (default: the configuration's ``[export]``).
+        settings: Export settings (default: :meth:`EvalmonConfig.export_settings`).
 
     Returns:
         What was read, pushed and written; a push that failed after every retry is in
@@ -149,16 +158,6 @@ def export_metrics_flow(
             "%s (%d attempts; the next run pushes the whole state again)", error, len(delays) + 1
         )
     written = write_textfile(target, report) if target is not None else 0
-    run = _run(config.store, report, target, written, push_error)
+    run = ExportRun(report, target, written, push_error)
     print(run.summary)
     return run
-
-
-def _run(
-    store: Path, report: ExportReport, textfile: Path | None, written: int, push_error: str | None
-) -> ExportRun:
-    return ExportRun(
-        store=store, now=report.now, pushgateway_url=report.pushgateway_url,
-        textfile=textfile, samples_written=written, sources=report.sources,
-        store_error=report.error, push_error=push_error,
-    )  # fmt: skip

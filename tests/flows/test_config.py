@@ -316,3 +316,27 @@ def test_no_overrides_is_the_builtin_table(in_tmp: Path) -> None:
     table = load_config(env={}).price_table()
     assert table.cost_usd("openai:gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert "openai-compatible:m@http://127.0.0.1:1/v1" not in table
+
+
+def test_export_settings_price_with_prices_under_export_prices(in_tmp: Path) -> None:
+    """The export (flow and scrape server alike) prices with [prices], [export.prices] first."""
+    path = write(
+        in_tmp,
+        "evalmon.toml",
+        """\
+        [prices."openai:a"]
+        input_per_mtok_usd = 1.0
+        output_per_mtok_usd = 2.0
+        [prices."openai:b"]
+        input_per_mtok_usd = 1.0
+        output_per_mtok_usd = 2.0
+        [export.prices."openai:b"]
+        input_per_mtok_usd = 5.0
+        output_per_mtok_usd = 6.0
+        """,
+    )
+    config = load_config(path)
+    prices = config.export_settings().prices
+    assert float(prices["openai:a"].input_per_mtok_usd) == 1.0
+    assert float(prices["openai:b"].input_per_mtok_usd) == 5.0
+    assert config.export.prices.keys() == {"openai:b"}  # the configuration is not changed

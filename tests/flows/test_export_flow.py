@@ -141,6 +141,14 @@ def test_a_source_not_read_keeps_its_last_good_samples_in_the_textfile(tmp_path:
     assert _samples(path.read_text(), "evalmon_llm_requests") == {"production": 7.0}
 
 
+def test_a_run_with_a_source_not_read_is_not_ok() -> None:
+    """A source whose query failed fails the run (and ``evalmon export``), store read or not."""
+    assert ExportRun(_report(True, 5.0), None, 0).ok
+    partial = ExportRun(_report(False, None), None, 0)
+    assert not partial.ok
+    assert partial.summary.endswith("; not read: production")
+
+
 # -- the flow -------------------------------------------------------------------------------
 
 
