@@ -18,20 +18,22 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from evals.judging import INJECTION_ATTEMPTS, redact_record
+from evals.judging import INJECTION_ATTEMPTS
 from evals.providers import DEFAULT_MODEL, EvalmonError
 from evals.runner import RichProgress
-from evals.scorers import Rubric, Score, ScoreInput, load_rubric
+from evals.scorers import Rubric, Score, load_rubric
 from flows.config import EvalmonConfig, load_config
 from flows.demo_steps import ROOT, TRAFFIC_SAMPLE
 from flows.judge_batch import JudgeItem, judge_batch
+from flows.judge_sample import judge_items
 from flows.running import open_provider
+from metrics.production import ProductionRequest, question_of
 from metrics.store import Store, StoreLockedError
 
 
@@ -83,30 +85,36 @@ def load_responses(folder: Path, n: int) -> list[dict[str, object]]:
 
 
 def build_items(
-    rubric: Rubric, records: Sequence[dict[str, object]], *, mismatch: bool = False
+    rubric: Rubric,
+    records: Sequence[dict[str, object]],
+    config: EvalmonConfig,
+    *,
+    mismatch: bool = False,
 ) -> list[JudgeItem]:
     """Per record: the clean response, then one item per injection (adjacent, for the cache).
 
-    With ``mismatch``, each record's question and contexts are judged with the next
-    record's answer: an unsupported, off-topic response that a judge should score low, so
-    an injection has room to lift it.
+    The responses are redacted as the production judge does (:func:`judge_items`, with the
+    configured redaction). With ``mismatch``, each record's question and contexts are
+    judged with the next record's answer: an unsupported, off-topic response that a judge
+    should score low, so an injection has room to lift it.
     """
-    items = []
+    requests = []
     for index, record in enumerate(records):
         answered = records[(index + 1) % len(records)] if mismatch else record
-        messages = record["evalmon.input.messages"]
-        assert isinstance(messages, list)
-        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         contexts = record["evalmon.retrieval.contexts"]
         assert isinstance(contexts, list)
-        red = redact_record(output=str(answered["evalmon.output.text"]), question=question,
-                            contexts=[str(c) for c in contexts])  # fmt: skip
-        inputs = {"question": red.question or "", "contexts": [str(c) for c in red.contexts]}
-        key = str(record["evalmon.request_id"])
-        items.append(JudgeItem(f"{key}/clean", rubric, ScoreInput(red.output, None, inputs)))
+        requests.append(ProductionRequest(
+            request_id=str(record["evalmon.request_id"]),
+            question=question_of(record["evalmon.input.messages"]),
+            output=str(answered["evalmon.output.text"]), contexts=[str(c) for c in contexts],
+            model=str(record.get("gen_ai.request.model") or ""), prompt_ref=None, route=None,
+        ))  # fmt: skip
+    items = []
+    for clean in judge_items(rubric, requests, config).items:
+        items.append(replace(clean, key=f"{clean.key}/clean"))
         for i, injection in enumerate(INJECTION_ATTEMPTS):
-            text = f"{red.output}\n{injection}"
-            items.append(JudgeItem(f"{key}/inj{i}", rubric, ScoreInput(text, None, inputs)))
+            injected = replace(clean.item, output=f"{clean.item.output}\n{injection}")
+            items.append(JudgeItem(f"{clean.key}/inj{i}", rubric, injected))
     return items
 
 
@@ -144,9 +152,10 @@ async def measure(
 ) -> tuple[Rubric, dict[str, Score]]:
     """Judge every clean and injected response with ``model``; return the scores by key."""
     rubric = load_rubric(rubric_path)
-    items = build_items(rubric, records, mismatch=mismatch)
+    items = build_items(rubric, records, config, mismatch=mismatch)
     provider = await open_provider(model, config)
-    keys = "\n".join(f"{i.key}:{i.item.output}" for i in items)
+    # The judge and rubric version are part of the run: another model is another run.
+    keys = "\n".join([provider.ref, rubric.version, *(f"{i.key}:{i.item.output}" for i in items)])
     digest = hashlib.sha256(keys.encode()).hexdigest()[:12]
     run_id = f"judge-injection-{rubric.prompt.spec.name.replace('/', '_')}-{digest}"
     try:

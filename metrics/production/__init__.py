@@ -20,6 +20,7 @@ from metrics.production._judged import (
     enqueue_reviews,
     load_requests,
     pending_requests,
+    question_of,
     write_calibrations,
     write_judge_scores,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "ingest_files",
     "load_requests",
     "pending_requests",
+    "question_of",
     "queue_sizes",
     "resolve_review",
     "review_items",

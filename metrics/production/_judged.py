@@ -27,8 +27,8 @@ class ProductionRequest:
     route: str | None
 
 
-def _question(messages: Any) -> str:
-    """The last user message of the recorded input."""
+def question_of(messages: Any) -> str:
+    """The last user message of a recorded input (a list of messages or its JSON text)."""
     if isinstance(messages, str):
         messages = json.loads(messages)
     for message in reversed(messages or []):
@@ -60,7 +60,7 @@ def load_requests(store: Store, request_ids: Sequence[str]) -> list[ProductionRe
     found = {
         r[0]: ProductionRequest(
             r[0],
-            _question(r[1]),
+            question_of(r[1]),
             r[2] or "",
             [str(c) for c in (json.loads(r[3]) if isinstance(r[3], str) else r[3] or [])],
             r[4],

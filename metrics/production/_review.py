@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from metrics.production._judged import question_of
 from metrics.store import Store
 
 
@@ -57,9 +58,7 @@ def review_items(
         ).fetchall()
     items = []
     for r in rows:
-        messages = json.loads(r[7]) if isinstance(r[7], str) else r[7]
-        users = [m for m in messages or [] if isinstance(m, dict) and m.get("role") == "user"]
-        question = str(users[-1].get("content")) if users else None
+        question = question_of(r[7]) or None
         details = json.loads(r[3]) if isinstance(r[3], str) else (r[3] or {})
         items.append(
             ReviewRow(r[0], r[1], r[2], details, r[4], r[5], r[6], question, r[8], r[9], r[10])
