@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evals.providers import DEFAULT_MODEL, CallResult, EvalmonError
+from evals.providers import DEFAULT_MODEL, EvalmonError
 from evals.runner import RichProgress
 from flows.config import EvalmonConfig, load_config
 from flows.demo_steps import ROOT, TRAFFIC_SAMPLE
@@ -123,37 +123,6 @@ def write_config(options: DemoOptions) -> EvalmonConfig:
     return load_config(path, env={})
 
 
-class FreshBars:
-    """A progress reporter that draws a new bar for every batch of calls.
-
-    A step may run several batches (base and candidate, each rubric and its retries); one
-    bar each reads better than one bar that restarts.
-    """
-
-    def __init__(self, description: str, console: Console) -> None:
-        """Remember where to draw."""
-        self._description = description
-        self._console = console
-        self._bar: RichProgress | None = None
-
-    def start(self, total: int, already_done: int) -> None:
-        """Draw a new bar."""
-        self.stop()
-        self._bar = RichProgress(self._description, self._console)
-        self._bar.start(total, already_done)
-
-    def advance(self, result: CallResult) -> None:
-        """Count one finished call."""
-        if self._bar is not None:
-            self._bar.advance(result)
-
-    def stop(self) -> None:
-        """Finish the current bar."""
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-
 class Demo:
     """Runs the steps in order, printing a banner before each and a line after."""
 
@@ -169,9 +138,9 @@ class Demo:
         """The demo's store (open it with ``with``)."""
         return Store(self.config.store)
 
-    def progress(self, what: str) -> FreshBars:
+    def progress(self, what: str) -> RichProgress:
         """Progress bars for a step's model calls (one per batch of calls)."""
-        return FreshBars(what, self.console)
+        return RichProgress(what, self.console)
 
     def step(self, number: int, title: str, detail: str, run: Callable[[], StepResult]) -> None:
         """Run one step between its banner and its timing."""

@@ -79,7 +79,12 @@ class RichProgress:
         self._cost = 0.0
 
     def start(self, total: int, already_done: int) -> None:
-        """Show the bar."""
+        """Show a bar for a batch of calls; a later batch gets its own bar and counts.
+
+        A command may run several batches (base and candidate, each rubric): the earlier
+        bars stay on screen with their final counts.
+        """
+        self._errors, self._cached, self._cost = 0, 0, 0.0
         self._progress.start()
         self._task = self._progress.add_task(
             self._description, total=total, completed=already_done,
