@@ -11,6 +11,7 @@ from rich.table import Table
 
 from evals.providers import EvalmonError
 from flows.cli_common import ConfigOption, config_from, err, fail, out
+from flows.deploy import WORK_POOL
 
 StoreOption = Annotated[Path | None, typer.Option(help="DuckDB file (default from config).")]
 
@@ -30,7 +31,7 @@ def _deployments_table(title: str) -> Table:
 def deploy(
     work_pool: Annotated[
         str, typer.Option(help="Work pool for the runs (a process pool is created if missing).")
-    ] = "evalmon-process",
+    ] = WORK_POOL,
     prefect_file: Annotated[
         Path, typer.Option(help="prefect.yaml; its folder is the runs' working directory.")
     ] = Path("prefect.yaml"),
@@ -51,7 +52,7 @@ def deploy(
     from flows.deploy_yaml import check_prefect_yaml, render_prefect_yaml
 
     if write_yaml:
-        prefect_file.write_text(render_prefect_yaml(), encoding="utf-8")
+        prefect_file.write_text(render_prefect_yaml(work_pool=work_pool), encoding="utf-8")
         out.print(f"wrote {prefect_file}", highlight=False)
         return
     try:
@@ -93,16 +94,14 @@ def serve(
 
     Needs a Prefect server (`prefect server start`, PREFECT_API_URL); stop with Ctrl-C.
     """
-    from flows.deploy import pool_deployments, require_api_url, serve_all
+    from flows.deploy import prepare_serve, serve_all
 
     try:
-        url = require_api_url()
-        if pool_deployments() and not replace:
-            serve_all(replace=False)  # raises, saying what to do
+        url = prepare_serve(replace=replace)
     except EvalmonError as exc:
         raise fail(str(exc)) from None
     out.print(_deployments_table(f"serving on {url}"))
-    serve_all(limit=limit, paused=paused, replace=replace)
+    serve_all(limit=limit, paused=paused, prepared=True)
 
 
 def export(

@@ -208,29 +208,19 @@ def pool_deployments(deployments: Sequence[Deployment] = DEPLOYMENTS) -> dict[st
     return found
 
 
-def serve_all(
-    limit: int | None = None,
-    deployments: Sequence[Deployment] = DEPLOYMENTS,
-    *,
-    paused: bool = False,
-    replace: bool = False,
-) -> None:
-    """Serve every deployment from this process until interrupted (``prefect.serve``).
-
-    Scheduled runs (and runs started from the UI or ``prefect deployment run``) execute as
-    subprocesses of this process, at most ``limit`` at once. ``paused`` serves them with
-    their schedules paused (runs started by hand only). On exit their schedules are paused.
+def prepare_serve(deployments: Sequence[Deployment] = DEPLOYMENTS, *, replace: bool = False) -> str:
+    """Check that :func:`serve_all` can serve ``deployments``; return the Prefect API URL.
 
     A deployment of the same name made by ``evalmon deploy`` cannot be taken over (Prefect
     keeps looking for its code where the work pool's runs found it, and its runs crash), so
-    ``replace`` deletes those first; without it they are an error.
+    ``replace`` deletes those; without it they are an error.
 
     Raises:
         ConfigError: No Prefect server configured, or work-pool deployments in the way.
     """
-    from prefect import get_client, serve
+    from prefect import get_client
 
-    require_api_url()
+    url = require_api_url()
     in_pools = pool_deployments(deployments)
     if in_pools and not replace:
         raise ConfigError(
@@ -242,4 +232,30 @@ def serve_all(
     with get_client(sync_client=True) as client:
         for deployment_id in in_pools.values():
             client.delete_deployment(deployment_id)
+    return url
+
+
+def serve_all(
+    limit: int | None = None,
+    deployments: Sequence[Deployment] = DEPLOYMENTS,
+    *,
+    paused: bool = False,
+    replace: bool = False,
+    prepared: bool = False,
+) -> None:
+    """Serve every deployment from this process until interrupted (``prefect.serve``).
+
+    Scheduled runs (and runs started from the UI or ``prefect deployment run``) execute as
+    subprocesses of this process, at most ``limit`` at once. ``paused`` serves them with
+    their schedules paused (runs started by hand only). On exit their schedules are paused.
+    Unless ``prepared`` (the caller ran it), :func:`prepare_serve` runs first, with
+    ``replace``.
+
+    Raises:
+        ConfigError: See :func:`prepare_serve`.
+    """
+    from prefect import serve
+
+    if not prepared:
+        prepare_serve(deployments, replace=replace)
     serve(*runner_deployments(deployments, paused=paused), limit=limit)

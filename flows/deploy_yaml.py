@@ -35,17 +35,20 @@ _HEADER = """\
 # evalmon's Prefect deployments, generated from flows.deploy.DEPLOYMENTS
 # (`evalmon deploy --write-yaml`); a test checks that the two agree.
 # Deploy from this folder with `evalmon deploy` or `prefect deploy --all`, into the process
-# work pool `evalmon-process` (`prefect work-pool create evalmon-process --type process`),
-# then start a worker: `prefect worker start --pool evalmon-process`. Without `pull`
+# work pool `{pool}` (`prefect work-pool create {pool} --type process`),
+# then start a worker: `prefect worker start --pool {pool}`. Without `pull`
 # steps, `prefect deploy` adds one that runs the flows from the folder it was run in.
 # See flows/DEPLOY.md.
 """
 
 
-def render_prefect_yaml(deployments: Sequence[Deployment] = DEPLOYMENTS) -> str:
-    """The text of ``prefect.yaml`` for ``deployments``."""
-    body = {"name": "evalmon", "deployments": [deployment_entry(d) for d in deployments]}
-    return _HEADER + yaml.safe_dump(body, sort_keys=False, width=100)
+def render_prefect_yaml(
+    deployments: Sequence[Deployment] = DEPLOYMENTS, work_pool: str = WORK_POOL
+) -> str:
+    """The text of ``prefect.yaml`` for ``deployments``, run in ``work_pool``."""
+    entries = [deployment_entry(d, work_pool) for d in deployments]
+    body = {"name": "evalmon", "deployments": entries}
+    return _HEADER.format(pool=work_pool) + yaml.safe_dump(body, sort_keys=False, width=100)
 
 
 def check_prefect_yaml(path: Path, deployments: Sequence[Deployment] = DEPLOYMENTS) -> list[str]:

@@ -73,6 +73,11 @@ def test_check_prefect_yaml_names_what_differs(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--write-yaml" in result.output
     result = CliRunner().invoke(app, ["deploy", "--write-yaml", "--prefect-file", str(path)])
     assert result.exit_code == 0 and check_prefect_yaml(path) == []
+    other = tmp_path / "other.yaml"
+    args = ["deploy", "--write-yaml", "--work-pool", "gpu-pool", "--prefect-file", str(other)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    pools = {e["work_pool"]["name"] for e in yaml.safe_load(other.read_text())["deployments"]}
+    assert pools == {"gpu-pool"} and "prefect worker start --pool gpu-pool" in other.read_text()
     result = CliRunner().invoke(app, ["deploy", "--prefect-file", str(path)])
     assert result.exit_code == 2 and "PREFECT_API_URL" in result.output  # no server configured
 
