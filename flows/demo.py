@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +34,9 @@ from rich.table import Table
 
 from evals.providers import DEFAULT_MODEL, EvalmonError
 from evals.runner import RichProgress
+from flows.cli_common import fail
 from flows.config import EvalmonConfig, load_config
+from flows.demo_run import StepResult
 from flows.demo_steps import ROOT, TRAFFIC_SAMPLE
 from metrics.store import Store, StoreLockedError
 
@@ -70,16 +72,6 @@ class DemoOptions:
     position_questions: int = 5
     position_documents: int = 10
     judge_min_per_group: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """One step's outcome: how long it took, what it found, and what it wrote."""
-
-    name: str
-    seconds: float
-    outcome: str
-    artefacts: tuple[Path, ...] = ()
 
 
 @dataclass(slots=True)
@@ -149,7 +141,7 @@ class Demo:
         started = time.perf_counter()
         result = run()
         seconds = time.perf_counter() - started
-        done = StepResult(result.name, seconds, result.outcome, result.artefacts)
+        done = replace(result, seconds=seconds)
         self.report.steps.append(done)
         self.console.print(f"[green]✓[/] {done.outcome} [dim]({seconds:.1f} s)[/]")
 
@@ -206,7 +198,9 @@ def demo(
     ] = TRAFFIC_SAMPLE,
     pushgateway: Annotated[
         str | None,
-        typer.Option(help="Pushgateway host:port (default $EVALMON_PUSHGATEWAY; unset: .prom)."),
+        typer.Option(
+            envvar="EVALMON_PUSHGATEWAY", help="Pushgateway host:port (unset: a .prom file)."
+        ),
     ] = None,
     gate_cases: Annotated[int, typer.Option(min=1, help="Cases of the gate suite.")] = 6,
     position_questions: Annotated[int, typer.Option(min=1, help="Benchmark questions.")] = 5,
@@ -218,18 +212,18 @@ def demo(
     console = Console(width=None if sys.stdout.isatty() else 120)
     options = DemoOptions(
         out=out, model=model, traffic=traffic,
-        pushgateway_url=pushgateway or os.environ.get("EVALMON_PUSHGATEWAY") or None,
+        pushgateway_url=pushgateway or None,
         gate_cases=gate_cases, position_questions=position_questions,
     )  # fmt: skip
     started = datetime.now(UTC)
     try:
         report = Demo(options, console).run()
     except (EvalmonError, StoreLockedError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/]: run again; finished calls are kept and not repeated")
-        raise typer.Exit(130) from None
+        raise fail(
+            "interrupted: run again; finished calls are kept and not repeated", 130
+        ) from None
     console.rule("[bold cyan]Done")
     console.print(summary_table(report))
     console.print(

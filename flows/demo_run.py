@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,15 +12,30 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from flows.demo_steps import build_gate_repo, replay_traffic
+from metrics.production import queue_sizes
 
 if TYPE_CHECKING:
-    from flows.demo import Demo, StepResult
+    from flows.demo import Demo
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step's outcome: how long it took, what it found, and what it wrote."""
+
+    name: str
+    seconds: float
+    outcome: str
+    artefacts: tuple[Path, ...] = ()
 
 
 def _result(name: str, outcome: str, *artefacts: Path) -> StepResult:
-    from flows.demo import StepResult
-
+    """A step's result; :meth:`flows.demo.Demo.step` fills in the time it took."""
     return StepResult(name, 0.0, outcome, artefacts)
+
+
+def _rubric_name(version: str) -> str:
+    """``faithfulness`` of ``judges/faithfulness@1.0.0#abc``."""
+    return version.split("@")[0].removeprefix("judges/")
 
 
 def _num(value: float | None) -> str:
@@ -109,7 +125,7 @@ def ingest_step(demo: Demo) -> StepResult:
         row = conn.execute(
             "SELECT count(*), count(DISTINCT prompt_ref), min(ts) AT TIME ZONE 'UTC', "
             "max(ts) AT TIME ZONE 'UTC', "
-            "quantile_cont(latency_s, 0.95) FROM production_requests"
+            "quantile_disc(latency_s, 0.95) FROM production_requests"  # as the exporter's p95
         ).fetchone()
     assert row is not None
     demo.console.print(
@@ -134,19 +150,19 @@ def judge_step(demo: Demo) -> StepResult:
             "coalesce(s.unscored_reason, s.reasoning) FROM judge_scores s "
             "JOIN production_requests p USING (request_id) GROUP BY ALL ORDER BY 1, 3"
         ).fetchall()
-        reviews = conn.execute("SELECT count(*) FROM review_queue").fetchone()
     for r in rows:
-        rubric = r[2].split("@")[0].removeprefix("judges/")
-        table.add_row(r[0], r[1], rubric, _num(r[3]), " ".join(str(r[4] or "").split())[:100])
+        reason = " ".join(str(r[4] or "").split())[:100]
+        table.add_row(r[0], r[1], _rubric_name(r[2]), _num(r[3]), reason)
     demo.console.print(table)
     parts = [
-        f"{r.rubric.split('@')[0].removeprefix('judges/')}: {r.sampled} sampled, {r.scored} "
-        f"scored, {r.unscored} unscored, {r.redactions} redactions"
+        f"{_rubric_name(r.rubric)}: {r.sampled} sampled, {r.scored} scored, {r.unscored} "
+        f"unscored, {r.redactions} redactions"
         if r.sampled or r.judged
-        else f"{r.rubric.split('@')[0].removeprefix('judges/')}: sample judged already"
+        else f"{_rubric_name(r.rubric)}: sample judged already"
         for r in report.rubrics
     ]
-    queued = reviews[0] if reviews else 0
+    with demo.store() as store:
+        queued = sum(queue_sizes(store).values())
     outcome = "; ".join(parts) + f"; {report.model_calls} judge calls; {queued} in review queue"
     return _result("4 judge 1%", outcome)
 

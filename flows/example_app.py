@@ -37,8 +37,6 @@ from metrics.capture import Capture
 ROOT = Path(__file__).resolve().parents[1]
 #: The example app's prompt.
 PROMPT_FILE = ROOT / "prompts" / "example" / "rag_qa.yaml"
-#: Name of the app in capture records and file names.
-APP_NAME = "rag-qa-example"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +48,12 @@ class Endpoint:
         model: The model name the endpoint answers to.
         provider: ``gen_ai.provider.name`` recorded by the capture (``local``, ``openai`` ...).
         api_key: The key the SDK sends (``local`` for servers that need none).
-        model_ref: The evalmon model string it came from.
     """
 
     base_url: str
     model: str
     provider: str
     api_key: str
-    model_ref: str
 
 
 @contextmanager
@@ -77,14 +73,14 @@ def serve(model_ref: str, config: EvalmonConfig | None = None) -> Iterator[Endpo
     if ref.provider == "openai-compatible":
         assert ref.base_url is not None
         key = os.environ.get(config.providers.openai_compatible.api_key_env) or "not-needed"
-        yield Endpoint(ref.base_url, ref.model, "openai-compatible", key, model_ref)
+        yield Endpoint(ref.base_url, ref.model, "openai-compatible", key)
     elif ref.provider == "openai":
         settings = config.providers.openai
         key = os.environ.get(settings.api_key_env, "")
         if not key:
             raise ConfigError(f"openai needs an API key: set {settings.api_key_env}")
         url = settings.base_url or "https://api.openai.com/v1"
-        yield Endpoint(url, ref.model, "openai", key, model_ref)
+        yield Endpoint(url, ref.model, "openai", key)
     elif ref.provider == "local":
         from evals.providers._local import LlamaServer, find_model_file
 
@@ -95,7 +91,7 @@ def serve(model_ref: str, config: EvalmonConfig | None = None) -> Iterator[Endpo
         )  # fmt: skip
         server.start()
         try:
-            yield Endpoint(server.base_url, ref.model, "local", "local", model_ref)
+            yield Endpoint(server.base_url, ref.model, "local", "local")
         finally:
             server.stop()
     else:

@@ -240,8 +240,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         top_k=args.top_k, max_words=args.max_words,
         command="python -m flows.example_app " + shlex.join(raw),
     )  # fmt: skip
-    if options.n < 1:
-        parser.error("--n must be at least 1")
     try:
         summary = generate(options)
     except ConfigError as exc:

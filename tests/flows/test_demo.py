@@ -15,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+from evals.providers import ConfigError
 from flows.demo import Demo, DemoOptions, summary_table
 from flows.demo_steps import NEW_VERSION, build_gate_repo, replay_traffic
 from flows.example_traffic import GenerateOptions, generate
@@ -129,5 +130,5 @@ def test_replay_moves_the_day_to_end_now_and_keeps_everything_else(tmp_path: Pat
     assert [r["evalmon.latency_s"] for r in moved] == [1.5, 2.0]
     later = replay_traffic(sample, tmp_path / "replayed", now + timedelta(days=3))
     assert read_records(later) == moved  # kept: its records are in the store already
-    with pytest.raises(Exception, match="no capture files"):
+    with pytest.raises(ConfigError, match="no capture files"):
         replay_traffic(tmp_path / "replayed" / "none", tmp_path / "x", now)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from evals.providers import ConfigError
 from flows.example_app import Endpoint, RagApp, Retriever, serve, truncate
 from flows.example_traffic import GENERATED_APP, GenerateOptions, generate, plan_day
 from flows.example_traffic_report import read_records
@@ -49,9 +50,8 @@ def test_the_app_answers_through_the_sdk_and_the_capture_records_it(
     config = CaptureConfig(directory=tmp_path, app="rag-qa-example", user_id_salt="s" * 32)
     with serve(f"openai-compatible:fake@{fake_llm.openai_base_url}") as endpoint:
         assert endpoint == Endpoint(
-            fake_llm.openai_base_url, "fake", "openai-compatible", "not-needed",
-            f"openai-compatible:fake@{fake_llm.openai_base_url}",
-        )  # fmt: skip
+            fake_llm.openai_base_url, "fake", "openai-compatible", "not-needed"
+        )
         with Capture(config) as capture:
             app = RagApp(endpoint, capture, retriever=retriever, top_k=3, max_words=20)
             answer = app.answer(
@@ -77,10 +77,9 @@ def test_the_app_answers_through_the_sdk_and_the_capture_records_it(
 
 
 def test_a_failed_call_is_returned_and_recorded_as_an_error(
-    fake_llm: FakeLLMServer, tmp_path: Path, retriever: Retriever
+    tmp_path: Path, retriever: Retriever
 ) -> None:
-    fake_llm.set_responder(lambda body, api: "unused")
-    endpoint = Endpoint("http://127.0.0.1:9/v1", "nobody", "openai-compatible", "x", "m")
+    endpoint = Endpoint("http://127.0.0.1:9/v1", "nobody", "openai-compatible", "x")
     with Capture(CaptureConfig(directory=tmp_path, app="rag-qa-example")) as capture:
         app = RagApp(endpoint, capture, retriever=retriever, top_k=2, timeout_s=2)
         answer = app.answer("what is the capital of france")
@@ -146,7 +145,7 @@ def test_generate_writes_hourly_capture_files_with_planned_times_and_a_readme(
     assert "**This is generated traffic.**" in readme
     assert command in readme and model in readme
     assert not list(out.glob("*.part"))
-    with pytest.raises(Exception, match="already holds capture files"):
+    with pytest.raises(ConfigError, match="already holds capture files"):
         generate(GenerateOptions(model=model, n=2, out=out, day=DAY))
 
 
