@@ -21,12 +21,14 @@ from evals.runner import ProgressReporter
 from evals.scorers import Rubric, Score, ScoreInput, load_rubric
 from flows.config import EvalmonConfig
 from flows.judge_batch import JudgeItem, judge_batch
+from flows.judge_config import JudgeSettings
 from flows.running import ProviderPool
 from metrics.production import (
     IngestReport,
     JudgeScoreRow,
     ProductionRequest,
     ReviewItem,
+    SampleResult,
     calibration_status,
     choose_sample,
     enqueue_reviews,
@@ -96,16 +98,7 @@ async def run_judge_sample(
             judges = [pool.ref(model) for model in models]
             outcomes = []
             for rubric in rubrics:
-                sample = choose_sample(
-                    store,
-                    rubric_version=rubric.version,
-                    rate=settings.sample_rate,
-                    salt=settings.salt,
-                    since=request.since,
-                    until=request.until,
-                    min_per_group=settings.min_per_group,
-                    cap_requests=settings.cap_requests,
-                )
+                sample = choose_rubric_sample(store, rubric, settings, request.since, request.until)
                 pending = pending_requests(store, rubric.version, judges)
                 requests = load_requests(store, pending)
                 outcomes.append(
@@ -123,6 +116,23 @@ async def run_judge_sample(
     finally:
         await pool.aclose()
     return JudgeSampleReport(ingest, outcomes, sum(o.model_calls for o in outcomes))
+
+
+def choose_rubric_sample(
+    store: Store,
+    rubric: Rubric,
+    settings: JudgeSettings,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    dry_run: bool = False,
+) -> SampleResult:
+    """The rubric's sample of the window, as ``[judge]`` configures it (rate, salt, caps)."""
+    return choose_sample(
+        store, rubric_version=rubric.version, rate=settings.sample_rate, salt=settings.salt,
+        since=since, until=until, min_per_group=settings.min_per_group,
+        cap_requests=settings.cap_requests, dry_run=dry_run,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evals.position import Cell, PositionConfig, plan, summarise
+from evals.position import Cell, PositionConfig, PositionPrompt, plan, summarise
 from evals.providers import CONTEXT_OVERFLOW, GenerateParams, Message
 from evals.runner import CallSpec, ProgressReporter, RunSummary
 from flows.config import EvalmonConfig
@@ -54,6 +55,26 @@ class PositionReport:
         return sum(c.skipped for c in self.cells)
 
 
+def position_specs(prompts: Sequence[PositionPrompt]) -> list[CallSpec]:
+    """One call per prompt, with the paper's decoding parameters."""
+    return [CallSpec(p.case_id, 0, (Message("user", p.prompt),), PAPER_PARAMS) for p in prompts]
+
+
+def start_position_run(store: Store, bench: PositionConfig, run_id: str, model_ref: str) -> None:
+    """Start (or check the resume of) a position run, as every way of running it does.
+
+    Raises:
+        ConfigError: ``run_id`` was started with another model, task or context size.
+    """
+    prompt_ref = f"lost-in-the-middle/{bench.task}"
+    dataset_ref = f"{bench.task}-{bench.context_size}"
+    check_resume(store, run_id, model_ref, prompt_ref, dataset_ref)
+    store.start_run(
+        run_id, kind="position", model_ref=model_ref, prompt_ref=prompt_ref,
+        dataset_ref=dataset_ref, params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
+    )  # fmt: skip
+
+
 async def run_position(
     bench: PositionConfig,
     config: EvalmonConfig,
@@ -72,19 +93,10 @@ async def run_position(
     prompts = plan(bench)
     provider = await open_provider(model or config.default_model, config)
     try:
-        specs = [
-            CallSpec(p.case_id, 0, (Message("user", p.prompt),), PAPER_PARAMS) for p in prompts
-        ]
-        size = bench.context_size
-        run_id = run_id or new_run_id(f"position-{bench.task}-{size}")
-        prompt_ref, dataset_ref = f"lost-in-the-middle/{bench.task}", f"{bench.task}-{size}"
+        specs = position_specs(prompts)
+        run_id = run_id or new_run_id(f"position-{bench.task}-{bench.context_size}")
         with Store(config.store) as store:
-            check_resume(store, run_id, provider.ref, prompt_ref, dataset_ref)
-            store.start_run(
-                run_id, kind="position", model_ref=provider.ref,
-                prompt_ref=prompt_ref, dataset_ref=dataset_ref,
-                params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
-            )  # fmt: skip
+            start_position_run(store, bench, run_id, provider.ref)
             summary = await run_and_store(provider, store, run_id, specs, config, progress)
             calls = store.run_calls(
                 run_id, ("case_id", "text", "error_kind", "input_tokens", "output_tokens")

@@ -10,15 +10,24 @@ from flows.config import EvalmonConfig
 from metrics.store import Store
 
 
+def build_provider(model: str, config: EvalmonConfig) -> Provider:
+    """The provider for ``model`` with the configuration's prices and retries; no network call.
+
+    Raises:
+        ConfigError: Unknown model string, or missing key or SDK.
+    """
+    return create_provider(
+        model, config.providers, pricing=config.price_table(), retry=retry_policy(config.runner)
+    )
+
+
 async def open_provider(model: str, config: EvalmonConfig) -> Provider:
     """Build the provider for ``model`` and make sure it answers, before anything is stored.
 
     Raises:
         ConfigError: Unknown model, missing key or SDK, or an endpoint that does not answer.
     """
-    provider = create_provider(
-        model, config.providers, pricing=config.price_table(), retry=retry_policy(config.runner)
-    )
+    provider = build_provider(model, config)
     try:
         await provider.check()
     except ProviderError as exc:
@@ -87,12 +96,7 @@ class ProviderPool:
 
     def _build(self, model: str) -> Provider:
         if model not in self._providers:
-            self._providers[model] = create_provider(
-                model,
-                self._config.providers,
-                pricing=self._config.price_table(),
-                retry=retry_policy(self._config.runner),
-            )
+            self._providers[model] = build_provider(model, self._config)
         return self._providers[model]
 
     async def get(self, model: str) -> Provider:

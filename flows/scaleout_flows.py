@@ -26,19 +26,17 @@ from typing import Any
 from prefect import flow
 
 from evals.position import PositionConfig, plan
-from evals.providers import Message
 from evals.runner import CallSpec
 from evals.scorers import load_rubric
 from flows.config import EvalmonConfig, load_config
 from flows.eval_run import new_run_id
 from flows.judge_batch import judge_specs
-from flows.judge_sample import JudgeSampleReport, judge_items
+from flows.judge_sample import JudgeSampleReport, choose_rubric_sample, judge_items
 from flows.position_flow import position_benchmark
-from flows.position_run import PAPER_PARAMS
+from flows.position_run import position_specs, start_position_run
 from flows.production_flows import judge_sample_flow
-from flows.running import check_resume
 from flows.sharding import ShardedCalls, dask_task_runner, provider_ref, sharded_calls
-from metrics.production import choose_sample, ingest_files, load_requests, pending_requests
+from metrics.production import ingest_files, load_requests, pending_requests
 from metrics.store import Store
 
 
@@ -76,19 +74,10 @@ async def position_benchmark_sharded(
     config = load_config(Path(config_path) if config_path else None)
     model = model or config.default_model
     run_id = run_id or new_run_id(f"position-{bench.task}-{bench.context_size}")
-    ref = provider_ref(model, config)
-    specs = [
-        CallSpec(p.case_id, 0, (Message("user", p.prompt),), PAPER_PARAMS) for p in plan(bench)
-    ]
+    specs = position_specs(plan(bench))
     # The run exactly as run_position starts it, so that its resume accepts the calls.
-    prompt_ref = f"lost-in-the-middle/{bench.task}"
-    dataset_ref = f"{bench.task}-{bench.context_size}"
     with Store(config.store) as store:
-        check_resume(store, run_id, ref, prompt_ref, dataset_ref)
-        store.start_run(
-            run_id, kind="position", model_ref=ref, prompt_ref=prompt_ref,
-            dataset_ref=dataset_ref, params=PAPER_PARAMS.as_key_dict(), config=bench.model_dump(),
-        )  # fmt: skip
+        start_position_run(store, bench, run_id, provider_ref(model, config))
     calls: ShardedCalls = _sharded(dask_address, dask_workers)(model, run_id, specs, config, shards)
     result: dict[str, Any] = await position_benchmark(
         bench=bench, model=model, run_id=run_id, report_path=report_path, config_path=config_path
@@ -99,6 +88,7 @@ async def position_benchmark_sharded(
 @dataclass(frozen=True, slots=True)
 class _Batch:
     model: str
+    ref: str
     run_id: str
     specs: list[CallSpec]
 
@@ -111,12 +101,7 @@ def _judge_batches(config: EvalmonConfig, since: datetime | None, until: datetim
     batches = []
     with Store(config.store) as store:
         for rubric in (load_rubric(path) for path in settings.rubrics):
-            sample = choose_sample(
-                store, rubric_version=rubric.version, rate=settings.sample_rate,
-                salt=settings.salt, since=since, until=until,
-                min_per_group=settings.min_per_group, cap_requests=settings.cap_requests,
-                dry_run=True,
-            )  # fmt: skip
+            sample = choose_rubric_sample(store, rubric, settings, since, until, dry_run=True)
             pending = pending_requests(store, rubric.version, list(refs.values()))
             ids = list(dict.fromkeys([*pending, *sample.request_ids]))
             items = judge_items(rubric, load_requests(store, ids), config).items
@@ -125,7 +110,7 @@ def _judge_batches(config: EvalmonConfig, since: datetime | None, until: datetim
             for model, ref in refs.items() if specs else ():
                 who = hashlib.sha256(ref.encode()).hexdigest()[:6]
                 name = rubric.prompt.spec.name.replace("/", "_")
-                batches.append(_Batch(model, f"judge-prefetch-{name}-{who}-{digest}", specs))
+                batches.append(_Batch(model, ref, f"judge-prefetch-{name}-{who}-{digest}", specs))
     return batches
 
 
@@ -162,7 +147,7 @@ async def judge_sample_sharded(
             print(ingest_files(store, paths).summary)
     for batch in _judge_batches(config, since, until):
         with Store(config.store) as store:
-            store.start_run(batch.run_id, kind="prefetch", model_ref=batch.model,
+            store.start_run(batch.run_id, kind="prefetch", model_ref=batch.ref,
                             prompt_ref=None, dataset_ref=None)  # fmt: skip
         _sharded(dask_address, dask_workers)(batch.model, batch.run_id, batch.specs, config, shards)
         with Store(config.store) as store:

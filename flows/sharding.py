@@ -31,11 +31,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
-from evals.providers import ConfigError, create_provider
-from evals.runner import CallRecord, CallSpec, Runner, RunSummary, cache_key, retry_policy
+from evals.providers import ConfigError
+from evals.runner import CallRecord, CallSpec, Runner, RunSummary, cache_key
 from flows.config import EvalmonConfig
 from flows.eval_flow import retry_unless_bad_input
-from flows.running import open_provider
+from flows.running import build_provider, open_provider
 from metrics.store import Store
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def provider_ref(model: str, config: EvalmonConfig) -> str:
     Raises:
         ConfigError: Unknown model string, or missing key or SDK.
     """
-    return create_provider(model, config.providers, retry=retry_policy(config.runner)).ref
+    return build_provider(model, config).ref
 
 
 @task(
@@ -199,8 +199,9 @@ def sharded_calls(
         done = store.completed_call_keys(run_id)
         unfinished = [s for s in specs if s.call_key not in done]
         ref = provider_ref(model, config)
-        hits = store.lookup([cache_key(ref, s) for s in unfinished])
-    todo = [s for s in unfinished if cache_key(ref, s) not in hits]
+        keys = [cache_key(ref, s) for s in unfinished]
+        hits = store.lookup(keys)
+    todo = [s for s, key in zip(unfinished, keys, strict=True) if key not in hits]
     report = ShardedCalls(
         run_id, len(specs), len(specs) - len(unfinished), len(unfinished) - len(todo)
     )
