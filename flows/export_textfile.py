@@ -21,25 +21,21 @@ from pathlib import Path
 from prometheus_client import write_to_textfile
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 
-from metrics.prometheus import ExportReport
+from metrics.prometheus import (
+    SOURCE_LABEL,
+    ExportReport,
+    FixedCollector,
+    export_duration,
+    store_up,
+)
 
 log = logging.getLogger("flows.export")
 
-#: The label that tells the sources apart (the Pushgateway's grouping key).
-SOURCE_LABEL = "source"
 #: Families a source that could not be read still reports afresh.
-_HOUSEKEEPING = frozenset({"evalmon_store_up", "evalmon_export_duration_seconds"})
-
-
-class _Families(Collector):
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return list(self.families)
+_HOUSEKEEPING = frozenset({store_up().name, export_duration().name})
 
 
 def _labelled(family: Metric, source: str) -> list[Sample]:
@@ -100,7 +96,7 @@ def write_textfile(path: Path, report: ExportReport) -> int:
     read_ok = {s.source: s.ok for s in report.sources}
     families = merge_sources(report.registries, read_ok, _previous(path))
     registry = CollectorRegistry()
-    registry.register(_Families(families))
+    registry.register(FixedCollector(families))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
     return sum(len(f.samples) for f in families)

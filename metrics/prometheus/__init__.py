@@ -29,11 +29,15 @@ from metrics.prometheus._common import (
     ExportSettings,
     Source,
     Window,
+    export_duration,
+    store_up,
 )
 from metrics.prometheus._context import DEFAULT_CONTEXT_WINDOWS, ContextWindows
 from metrics.prometheus._export import (
     JOB,
+    SOURCE_LABEL,
     ExportReport,
+    FixedCollector,
     PushError,
     SourceExport,
     export_metrics,
@@ -55,10 +59,12 @@ __all__ = [
     "NONE",
     "NO_POSITION",
     "QUANTILES",
+    "SOURCE_LABEL",
     "WINDOWS",
     "ContextWindows",
     "ExportReport",
     "ExportSettings",
+    "FixedCollector",
     "MetricsServer",
     "PositionCollector",
     "PositionSource",
@@ -74,7 +80,9 @@ __all__ = [
     "build_registry",
     "build_store_registry",
     "default_sources",
+    "export_duration",
     "export_metrics",
     "serve_metrics",
     "start_metrics_server",
+    "store_up",
 ]

@@ -45,6 +45,8 @@ from metrics.prometheus._common import (
 )
 
 JOB = "evalmon"
+#: The label (the Pushgateway grouping key) that tells the sources' series apart.
+SOURCE_LABEL = "source"
 DEFAULT_PUSH_TIMEOUT_S = 10.0
 
 
@@ -120,8 +122,8 @@ class ExportReport:
         return sum(s.push_s or 0.0 for s in self.sources)
 
 
-class _Snapshot(Collector):
-    """Fixed families (one source's read plus its housekeeping)."""
+class FixedCollector(Collector):
+    """Collects the same families every time (a source's read plus its housekeeping)."""
 
     def __init__(self, families: Sequence[Metric]) -> None:
         self.families = list(families)
@@ -144,7 +146,7 @@ def _registry(read: SourceRead, open_s: float) -> tuple[CollectorRegistry, int]:
     if read.ok:
         families.append(last_success(read.finished_at))
     registry = CollectorRegistry()
-    registry.register(_Snapshot(families))
+    registry.register(FixedCollector(families))
     return registry, sum(len(f.samples) for f in families)
 
 
@@ -237,7 +239,9 @@ def _push(
     """Push one source's group (PUT when read, POST of the housekeeping when not)."""
     push = push_to_gateway if ok else pushadd_to_gateway
     try:
-        push(url, job=job, registry=registry, grouping_key={"source": source}, timeout=timeout_s)
+        push(
+            url, job=job, registry=registry, grouping_key={SOURCE_LABEL: source}, timeout=timeout_s
+        )
     except (URLError, OSError) as exc:
         return str(exc)
     return None
