@@ -114,24 +114,29 @@ def require_api_url() -> str:
     return str(url)
 
 
-def ensure_work_pool(name: str = WORK_POOL) -> str:
-    """Create the process work pool ``name`` unless it exists; return its type."""
+def ensure_work_pool(name: str = WORK_POOL) -> None:
+    """Create the process work pool ``name`` unless it exists."""
     from prefect import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
-            return str(client.read_work_pool(name).type)
+            client.read_work_pool(name)
         except ObjectNotFound:
             client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-            return "process"
 
 
-def _schedules(spec: Deployment) -> list[Any]:
+def _to_deployment(flow: Any, spec: Deployment, *, paused: bool, **where: Any) -> Any:
+    """``flow`` as the deployment ``spec`` describes (``where``: its work pool, if any)."""
     from prefect.schedules import Cron
 
-    return [Cron(spec.cron, timezone=TIMEZONE)] if spec.cron else []
+    return flow.to_deployment(
+        name=DEPLOYMENT_NAME,
+        schedules=[Cron(spec.cron, timezone=TIMEZONE)] if spec.cron else [],
+        parameters=dict(spec.parameters), description=spec.description, tags=list(TAGS),
+        concurrency_limit=1, paused=paused, **where,
+    )  # fmt: skip
 
 
 def deploy_all(
@@ -165,12 +170,8 @@ def deploy_all(
     ensure_work_pool(work_pool)
     ids = {}
     for spec in deployments:
-        flow: Any = Flow.from_source(source=str(project_dir.resolve()), entrypoint=spec.entrypoint)
-        deployment = flow.to_deployment(
-            name=DEPLOYMENT_NAME, schedules=_schedules(spec), parameters=dict(spec.parameters),
-            description=spec.description, tags=list(TAGS), concurrency_limit=1,
-            work_pool_name=work_pool, paused=paused,
-        )  # fmt: skip
+        flow = Flow.from_source(source=str(project_dir.resolve()), entrypoint=spec.entrypoint)
+        deployment = _to_deployment(flow, spec, paused=paused, work_pool_name=work_pool)
         ids[spec.full_name] = deployment.apply()
     return ids
 
@@ -179,16 +180,7 @@ def runner_deployments(
     deployments: Sequence[Deployment] = DEPLOYMENTS, *, paused: bool = False
 ) -> list[Any]:
     """The deployments for ``prefect.serve``: the flows of this process, with schedules."""
-    served = []
-    for spec in deployments:
-        served.append(
-            spec.load_flow().to_deployment(
-                name=DEPLOYMENT_NAME, schedules=_schedules(spec),
-                parameters=dict(spec.parameters), description=spec.description,
-                tags=list(TAGS), concurrency_limit=1, paused=paused,
-            )
-        )  # fmt: skip
-    return served
+    return [_to_deployment(spec.load_flow(), spec, paused=paused) for spec in deployments]
 
 
 def pool_deployments(deployments: Sequence[Deployment] = DEPLOYMENTS) -> dict[str, UUID]:

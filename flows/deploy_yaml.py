@@ -77,12 +77,12 @@ def check_prefect_yaml(path: Path, deployments: Sequence[Deployment] = DEPLOYMEN
         if entry is None:
             problems.append(f"{spec.full_name} ({spec.entrypoint}) is missing")
             continue
-        want = deployment_entry(spec, (entry.get("work_pool") or {}).get("name", WORK_POOL))
+        pool = (entry.get("work_pool") or {}).get("name")
+        want = deployment_entry(spec, pool or WORK_POOL)
         for key in ("parameters", "schedules", "concurrency_limit"):
             if (entry.get(key) or None) != (want[key] or None):
                 problems.append(f"{spec.full_name}: {key} is {entry.get(key)!r}, "
                                 f"evalmon has {want[key]!r}")  # fmt: skip
-        pool = (entry.get("work_pool") or {}).get("name")
         if not pool:
             problems.append(f"{spec.full_name}: no work_pool.name")
     problems += [f"{name[1]} ({name[0]}) is not one of evalmon's deployments" for name in found]
