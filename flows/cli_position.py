@@ -82,11 +82,10 @@ def position_run(
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; run again with the same --run-id to resume", 130) from None
-    text = markdown_report(result)
     if report is not None:
-        from flows.position_plot import plot_report
+        from flows.position_plot import write_report
 
-        images = plot_report(result, report.with_suffix(""))
-        text += f"\n![accuracy by position]({images[0].name})\n"
-        report.write_text(text, encoding="utf-8")
+        text = write_report(result, report).text
+    else:
+        text = markdown_report(result)
     out.print(text, markup=False, highlight=False)

@@ -80,8 +80,8 @@ def gate_step(demo: Demo) -> StepResult:
 def position_step(demo: Demo) -> StepResult:
     """A small lost-in-the-middle run with its report and U-curve."""
     from evals.position import PositionConfig
-    from flows.position_plot import plot_report
-    from flows.position_run import markdown_report, run_position
+    from flows.position_plot import write_report
+    from flows.position_run import run_position
 
     o = demo.options
     bench = PositionConfig(
@@ -93,12 +93,8 @@ def position_step(demo: Demo) -> StepResult:
     )
     folder = demo.out / "position"
     folder.mkdir(parents=True, exist_ok=True)
-    images = plot_report(report, folder / "position")
     path = folder / "position.md"
-    path.write_text(
-        markdown_report(report) + f"\n![accuracy by position]({images[0].name})\n",
-        encoding="utf-8",
-    )
+    images = write_report(report, path).images
     table = Table(title=f"accuracy, {bench.n_documents} documents")
     for column in ("setting", "gold position", "n", "accuracy"):
         table.add_column(column)

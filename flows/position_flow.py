@@ -58,13 +58,11 @@ async def position_benchmark(
     config = load_config(Path(config_path) if config_path else None)
     run_id = run_id or new_run_id(f"position-{bench.task}-{bench.context_size}")
     report = await run_position_task(bench, config, model, run_id)
-    text = markdown_report(report)
     if report_path:
-        from flows.position_plot import plot_report
+        from flows.position_plot import write_report
 
-        images = plot_report(report, Path(report_path).with_suffix(""))
-        Path(report_path).write_text(text + f"\n![accuracy by position]({images[0].name})\n")
-    print(text)
+        write_report(report, Path(report_path))
+    print(markdown_report(report))
     return {
         "run_id": report.run_id,
         "model": report.model_ref,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from flows.position_run import PositionReport
+from flows.position_run import PositionReport, markdown_report
 
 # Liu et al. (2023), accuracy % at the paper's positions (SPEC).
 PAPER_QA_20 = {
@@ -19,6 +20,27 @@ PAPER_QA_20 = {
 PAPER_QA_20_POSITIONS = (0, 4, 9, 14, 19)
 PAPER_KV_140 = {"MPT-30B-Instruct": (100.0, 93.6, 88.6, 80.4, 96.2)}
 PAPER_KV_140_POSITIONS = (0, 34, 69, 104, 139)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenReport:
+    """A Markdown report written with its plot.
+
+    Attributes:
+        text: The Markdown, ending with the link to the plot.
+        images: The plot's PNG and SVG files, beside the report.
+    """
+
+    text: str
+    images: list[Path]
+
+
+def write_report(report: PositionReport, path: Path) -> WrittenReport:
+    """Write the Markdown report to ``path``, its plot beside it (same name), linked."""
+    images = plot_report(report, path.with_suffix(""))
+    text = markdown_report(report) + f"\n![accuracy by position]({images[0].name})\n"
+    path.write_text(text, encoding="utf-8")
+    return WrittenReport(text, images)
 
 
 def plot_report(report: PositionReport, stem: Path) -> list[Path]:
