@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from evals.providers import ConfigError
+from flows.example_traffic_report import read_capture_file
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The bundled generated traffic (see its README).
@@ -139,7 +140,7 @@ def replay_traffic(sample: Path, dest: Path, now: datetime) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    records = {path: _read_lines(path) for path in files}
+    records = {path: read_capture_file(path) for path in files}
     first = min(_timestamp(r) for lines in records.values() for r in lines)
     day_end = datetime(first.year, first.month, first.day, tzinfo=UTC) + timedelta(days=1)
     shift = now.astimezone(UTC) - day_end
@@ -151,11 +152,6 @@ def replay_traffic(sample: Path, dest: Path, now: datetime) -> Path:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     done.write_text(f"shifted by {shift}\n", encoding="utf-8")
     return dest
-
-
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def _timestamp(record: Mapping[str, Any]) -> datetime:

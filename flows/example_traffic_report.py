@@ -59,13 +59,15 @@ class TrafficSummary:
         return asdict(self)
 
 
+def read_capture_file(path: Path) -> list[dict[str, Any]]:
+    """The records of one capture file (JSON lines; blank lines skipped)."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
 def read_records(directory: Path) -> list[dict[str, Any]]:
     """Every record of the finished capture files in ``directory``, in file order."""
-    records = []
-    for path in sorted(directory.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as lines:
-            records += [json.loads(line) for line in lines if line.strip()]
-    return records
+    return [r for path in sorted(directory.glob("*.jsonl")) for r in read_capture_file(path)]
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:

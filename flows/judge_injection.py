@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from evals.runner import RichProgress
 from evals.scorers import Rubric, Score, load_rubric
 from flows.config import EvalmonConfig, load_config
 from flows.demo_steps import ROOT, TRAFFIC_SAMPLE
+from flows.example_traffic_report import read_records
 from flows.judge_batch import JudgeItem, judge_batch
 from flows.judge_sample import judge_items
 from flows.running import open_provider
@@ -68,12 +68,12 @@ def load_responses(folder: Path, n: int) -> list[dict[str, object]]:
     Raises:
         EvalmonError: The folder holds fewer than ``n`` successful records.
     """
-    records = []
-    for path in sorted(folder.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as lines:
-            records += [json.loads(line) for line in lines if line.strip()]
     ok = sorted(
-        (r for r in records if r["evalmon.status"] == "ok" and r["evalmon.output.text"]),
+        (
+            r
+            for r in read_records(folder)
+            if r["evalmon.status"] == "ok" and r["evalmon.output.text"]
+        ),
         key=lambda r: str(r["evalmon.request_id"]),
     )
     if len(ok) < n:

@@ -12,7 +12,7 @@ import pytest
 from evals.providers import ConfigError
 from flows.example_app import Endpoint, RagApp, Retriever, serve, truncate
 from flows.example_traffic import GENERATED_APP, GenerateOptions, generate, plan_day
-from flows.example_traffic_report import read_records
+from flows.example_traffic_report import read_capture_file, read_records
 from metrics.capture import Capture, CaptureConfig
 from tests.fakeserver import FakeLLMServer
 from tests.fakeserver.responders import last_user_text
@@ -140,14 +140,10 @@ def test_generate_writes_hourly_capture_files_with_planned_times_and_a_readme(
         assert record["evalmon.prompt.ref"] == planned.prompt_ref
     for path in out.glob("*.jsonl"):  # each hourly file holds only its hour
         hour = path.name.split("-")[4]
-        assert {r["evalmon.timestamp"][11:13] for r in read_records_of(path)} == {hour}
+        assert {r["evalmon.timestamp"][11:13] for r in read_capture_file(path)} == {hour}
     readme = (out / "README.md").read_text()
     assert "**This is generated traffic.**" in readme
     assert command in readme and model in readme
     assert not list(out.glob("*.part"))
     with pytest.raises(ConfigError, match="already holds capture files"):
         generate(GenerateOptions(model=model, n=2, out=out, day=DAY))
-
-
-def read_records_of(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
