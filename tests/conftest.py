@@ -6,7 +6,11 @@ import ipaddress
 import os
 import shutil
 import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +68,36 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (another process may still take it first)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_pushgateway(address: str, log: Path) -> subprocess.Popen[bytes] | None:
+    """Start the Debian Pushgateway on ``address``, in memory; None if it exited (port taken).
+
+    Debian's default persists to a shared file under /var/lib: this one keeps nothing.
+    """
+    binary = require_binary("prometheus-pushgateway")
+    with log.open("ab") as out:
+        args = [binary, f"--web.listen-address={address}", "--persistence.file="]
+        proc = subprocess.Popen(args, stdout=out, stderr=out)
+    deadline = time.monotonic() + 10
+    while proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{address}/-/ready", timeout=10):
+                pass
+        except OSError:
+            assert time.monotonic() < deadline, "the Pushgateway did not start in 10 s"
+            time.sleep(0.05)
+            continue
+        if proc.poll() is None:  # ready, and it is ours
+            return proc
+    return None
 
 
 def require_binary(name: str) -> str:

@@ -15,7 +15,6 @@ import json
 import math
 import random
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -31,7 +30,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, pushadd_to_gateway
 
 from metrics.capture._live import CallLabels, LiveMetrics
-from tests.conftest import require_binary
+from tests.conftest import free_port, require_binary
 from tests.dashboards.helpers import (
     GRAFANA_BUILTINS,
     RULE_FILES,
@@ -251,12 +250,6 @@ def observe_calls(live: LiveMetrics, rng: random.Random, n: int) -> int:
 
 
 # ------------------------------------------------------------------------------- servers
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_json(url: str, params: dict[str, str] | list[tuple[str, str]] | None = None) -> Any:
     if params:
         url = f"{url}?{urllib.parse.urlencode(params)}"

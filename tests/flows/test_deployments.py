@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from flows.cli_deploy import deploy
 from flows.deploy import DEPLOYMENT_NAME, DEPLOYMENTS, WORK_POOL, deploy_all, serve_all
 from flows.deploy_yaml import check_prefect_yaml, render_prefect_yaml
 from metrics.store import Store
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -85,12 +85,6 @@ def test_check_prefect_yaml_names_what_differs(tmp_path: Path) -> None:
 # -- a real server -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -114,7 +108,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from flows.export_flow import ExportRun, export_metrics_flow
 from flows.export_textfile import write_textfile
 from metrics.prometheus import ExportReport, SourceExport
 from metrics.store import connect
-from tests.conftest import require_binary
+from tests.conftest import free_port, start_pushgateway
 from tests.metrics.prometheus_store import NOW, insert, new_store, production_rows
 
 SOURCES = {"production", "quality", "position"}
@@ -46,12 +45,6 @@ def store(tmp_path: Path) -> Path:
     with connect(path) as conn:
         insert(conn, "production_requests", production_rows())
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(tmp_path: Path, store: Path, export: str = "") -> Path:
@@ -75,21 +68,16 @@ def _get(url: str) -> str:
 
 
 @pytest.fixture
-def pushgateway_on() -> Iterator[object]:
+def pushgateway_on(tmp_path: Path) -> Iterator[object]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(port: int) -> str:
-        binary = require_binary("prometheus-pushgateway")
         address = f"127.0.0.1:{port}"
-        args = [binary, f"--web.listen-address={address}", "--persistence.file="]
-        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(200):
-            try:
-                _get(f"http://{address}/-/ready")
-                return address
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("the Pushgateway did not start in 10 s")
+        proc = start_pushgateway(address, tmp_path / "pushgateway.log")
+        if proc is None:
+            pytest.fail(f"the Pushgateway could not listen on {address}")
+        procs.append(proc)
+        return address
 
     yield start
     for proc in procs:
@@ -201,7 +189,7 @@ async def _task_attempts(flow_run_id: object) -> int:
 def test_a_down_pushgateway_is_retried_reported_and_caught_up_next_run(
     prefect_harness: None, store: Path, tmp_path: Path, pushgateway_on: object
 ) -> None:
-    port = _free_port()  # nothing listens there yet
+    port = free_port()  # nothing listens there yet
     config = _config(
         tmp_path, store,
         f'pushgateway_url = "127.0.0.1:{port}"\npush_retries = 2\nretry_delays_s = [0.2]\n',
@@ -248,7 +236,7 @@ def test_evalmon_export_exit_codes(prefect_harness: None, store: Path, tmp_path:
     ok = CliRunner().invoke(app, ["export", "--config", str(config)])
     assert ok.exit_code == 0, ok.output
     assert "e-metrics.prom" in ok.output
-    down = f"127.0.0.1:{_free_port()}"
+    down = f"127.0.0.1:{free_port()}"
     failed = CliRunner().invoke(
         app, ["export", "--config", str(config), "--pushgateway", down, "--retries", "0"]
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -22,7 +20,7 @@ from metrics.prometheus import (
     start_metrics_server,
 )
 from metrics.store import connect
-from tests.conftest import require_binary
+from tests.conftest import free_port, start_pushgateway
 from tests.metrics.helpers import hold_open
 from tests.metrics.prometheus_store import (
     NOW,
@@ -49,48 +47,21 @@ def quality_db(tmp_path: Path) -> Path:
     return quality_store(tmp_path / "q.duckdb")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
 
 
-def _start_pushgateway(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    """Start one on a free port; None if it exited (another process took the port first)."""
-    address = f"127.0.0.1:{_free_port()}"
-    with log.open("ab") as out:
-        # Debian's default persists to a shared file under /var/lib: keep this one in memory.
-        args = [binary, f"--web.listen-address={address}", "--persistence.file="]
-        proc = subprocess.Popen(args, stdout=out, stderr=out)
-    deadline = time.monotonic() + 10
-    while proc.poll() is None:
-        try:
-            _get(f"http://{address}/-/ready")
-        except OSError:
-            assert time.monotonic() < deadline, "the Pushgateway did not start in 10 s"
-            time.sleep(0.05)
-            continue
-        if proc.poll() is None:  # ready, and it is ours
-            return proc, address
-    return None
-
-
 @pytest.fixture
 def pushgateway(tmp_path: Path) -> Iterator[str]:
-    binary = require_binary("prometheus-pushgateway")
     log = tmp_path / "pushgateway.log"
     for _ in range(5):
-        started = _start_pushgateway(binary, log)
-        if started is not None:
+        address = f"127.0.0.1:{free_port()}"
+        proc = start_pushgateway(address, log)
+        if proc is not None:
             break
     else:
         pytest.fail(f"the Pushgateway would not start: {log.read_text()}")
-    proc, address = started
     try:
         yield address
     finally:
@@ -155,7 +126,7 @@ def test_pushes_of_two_sources_never_wipe_each_other(
 
 
 def test_a_push_to_no_gateway_says_what_to_check(production_db: Path) -> None:
-    url = f"127.0.0.1:{_free_port()}"
+    url = f"127.0.0.1:{free_port()}"
     with pytest.raises(PushError, match="check that it runs") as caught:
         export_metrics(production_db, pushgateway_url=url, now=NOW, settings=ExportSettings())
     assert {s.source for s in caught.value.report.sources if s.push_error} == {
@@ -191,7 +162,7 @@ def test_served_metrics_read_the_store_per_scrape_and_hold_no_lock(quality_db: P
 
 
 def test_serve_metrics_blocks_until_stopped(quality_db: Path) -> None:
-    stop, port = threading.Event(), _free_port()
+    stop, port = threading.Event(), free_port()
     thread = threading.Thread(target=serve_metrics, args=(quality_db, "127.0.0.1", port),
                               kwargs={"stop": stop}, daemon=True)  # fmt: skip
     thread.start()
