@@ -123,7 +123,8 @@ def replay_traffic(sample: Path, dest: Path, now: datetime) -> Path:
 
     The generated sample covers one simulated UTC day; shifting every timestamp by the
     same amount keeps its shape and puts it in the exporter's rolling windows (5 m, 1 h,
-    24 h). A copy made by an earlier run is kept (its records are in the store already).
+    24 h). A copy an earlier run made of the same ``sample`` is kept (its records are in the
+    store already); a copy of another sample is replaced.
 
     Raises:
         ConfigError: ``sample`` has no capture files.
@@ -135,7 +136,8 @@ def replay_traffic(sample: Path, dest: Path, now: datetime) -> Path:
             "flows.example_app generate --out DIR` and pass --traffic DIR"
         )
     done = dest / ".replayed"
-    if done.exists():
+    source = f"from {sample.resolve()}\n"
+    if done.exists() and done.read_text(encoding="utf-8").startswith(source):
         return dest
     if dest.exists():
         shutil.rmtree(dest)
@@ -150,7 +152,7 @@ def replay_traffic(sample: Path, dest: Path, now: datetime) -> Path:
                 moved = _timestamp(record) + shift
                 record["evalmon.timestamp"] = moved.isoformat().replace("+00:00", "Z")
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    done.write_text(f"shifted by {shift}\n", encoding="utf-8")
+    done.write_text(f"{source}shifted by {shift}\n", encoding="utf-8")
     return dest
 
 

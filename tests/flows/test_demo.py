@@ -130,5 +130,10 @@ def test_replay_moves_the_day_to_end_now_and_keeps_everything_else(tmp_path: Pat
     assert [r["evalmon.latency_s"] for r in moved] == [1.5, 2.0]
     later = replay_traffic(sample, tmp_path / "replayed", now + timedelta(days=3))
     assert read_records(later) == moved  # kept: its records are in the store already
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.jsonl").write_text(json.dumps({**lines[0], "evalmon.latency_s": 9.0}) + "\n")
+    replaced = read_records(replay_traffic(other, tmp_path / "replayed", now))
+    assert [r["evalmon.latency_s"] for r in replaced] == [9.0]  # another sample: copied
     with pytest.raises(ConfigError, match="no capture files"):
         replay_traffic(tmp_path / "replayed" / "none", tmp_path / "x", now)
