@@ -167,7 +167,7 @@ class LineReader:
             return memoryview(self._map)[start:stop]
         return memoryview(os.pread(self._fd, stop - start, start))
 
-    def _newlines(self, data: memoryview, start: int) -> Offsets:
+    def _find_newlines(self, data: memoryview, start: int) -> Offsets:
         """Newline positions in ``data``, the file's bytes from offset ``start``."""
         if self._map is not None:
             return _newlines(self._map, start, start + len(data))
@@ -181,11 +181,11 @@ class LineReader:
         while pos < self.size:
             stop = min(pos + self.block_bytes, self.size)
             data = self._bytes(pos, stop)
-            nl = self._newlines(data, pos)
+            nl = self._find_newlines(data, pos)
             while stop < self.size and len(nl) == 0:  # a line longer than the block
                 stop = min(stop + self.block_bytes, self.size)
                 data = self._bytes(pos, stop)
-                nl = self._newlines(data, pos)
+                nl = self._find_newlines(data, pos)
             last_line_open = len(nl) == 0 or nl[-1] != len(data) - 1
             if last_line_open and (stop < self.size or self.partial):
                 cut = int(nl[-1]) + 1 if len(nl) else 0
