@@ -80,15 +80,18 @@ def _requests(window: str, where: str, groups: str | None = None) -> str:
     (model, prompt) pairs to keep (hashing only their records).
     """
     semi = f"SEMI JOIN {groups} g ON g.model = r.model AND g.prompt = r.prompt" if groups else ""
-    return f"""
+    requests = f"""
         SELECT request_id, arg_max(model, ts) AS model, arg_max(prompt, ts) AS prompt,
                any_value(h) AS h
         FROM (SELECT r.*, md5($salt || r.request_id) AS h
               FROM (SELECT request_id, ts, {_GROUP} FROM production_requests WHERE {window}) r
               {semi}) x
-        WHERE {where}
+        {"" if groups else f"WHERE {where}"}
         GROUP BY request_id
     """
+    # With groups, ``where`` goes after the grouping: under it, DuckDB would push it below
+    # the join and hash every request of the window rather than those of the groups.
+    return f"SELECT * FROM ({requests}) WHERE {where}" if groups else requests
 
 
 def choose_sample(
