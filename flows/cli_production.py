@@ -37,13 +37,17 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Capture files (JSONL, Parquet) or folders.")],
     store: StoreOption = None,
     config_path: ConfigOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
 ) -> None:
     """Load capture files into DuckDB, idempotently; malformed lines are quarantined."""
-    from flows.production_flows import ingest_flow
+    from flows.ingest_progress import IngestBar
+    from flows.production_flows import check_capture_paths, ingest_flow
 
     try:
+        check_capture_paths([str(p) for p in paths])  # before Prefect starts a server
         config = config_from(config_path, store)
-        report = ingest_flow(paths=[str(p) for p in paths], config=config)
+        bar = IngestBar(err) if progress and err.is_terminal else None
+        report = ingest_flow(paths=[str(p) for p in paths], config=config, progress=bar)
     except (EvalmonError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     out.print(report.summary, markup=False, highlight=False)
@@ -68,9 +72,10 @@ def judge_run(
 ) -> None:
     """Judge the deterministic sample of production traffic and fill the review queue."""
     from evals.runner import NoProgress, RichProgress
-    from flows.production_flows import judge_sample_flow
+    from flows.production_flows import check_capture_paths, judge_sample_flow
 
     try:
+        check_capture_paths([str(p) for p in ingest_path or ()])
         config = config_from(config_path, store)
         reporter = RichProgress("judge", err) if progress and err.is_terminal else NoProgress()
         report = asyncio.run(

@@ -14,15 +14,28 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from evals.providers import ConfigError
 from flows.config import EvalmonConfig, load_config
 from flows.eval_flow import retry_unless_bad_input
 from flows.judge_sample import JudgeSampleReport, JudgeSampleRequest, run_judge_sample
-from metrics.production import IngestReport, ingest_files
+from metrics.production import IngestReport, expand_paths, ingest_files
 from metrics.store import Store
 
 
 def _config(config_path: str | None, config: EvalmonConfig | None) -> EvalmonConfig:
     return config or load_config(Path(config_path) if config_path else None)
+
+
+def check_capture_paths(paths: list[str]) -> None:
+    """Fail, as bad input (never retried), when a path is missing or not a capture file.
+
+    Raises:
+        ConfigError: What is wrong with which path, and what ingest reads.
+    """
+    try:
+        expand_paths(paths)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @task(
@@ -32,27 +45,31 @@ def _config(config_path: str | None, config: EvalmonConfig | None) -> EvalmonCon
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_unless_bad_input,
 )
-def ingest_task(paths: list[str], config: EvalmonConfig) -> IngestReport:
+def ingest_task(paths: list[str], config: EvalmonConfig, progress: Any = None) -> IngestReport:
     """Load capture files into ``production_requests`` (idempotent)."""
+    check_capture_paths(paths)
     with Store(config.store) as store:
-        return ingest_files(store, paths)
+        return ingest_files(store, paths, progress=progress)
 
 
 @flow(name="ingest", log_prints=True, validate_parameters=False)
 def ingest_flow(
-    paths: list[str], config_path: str | None = None, config: EvalmonConfig | None = None
-) -> IngestReport:
+    paths: list[str], config_path: str | None = None, config: EvalmonConfig | None = None,
+    progress: Any = None,
+) -> IngestReport:  # fmt: skip
     """Ingest JSONL or Parquet capture files (or folders of them) into DuckDB.
 
     Args:
         paths: Files or folders.
         config_path: evalmon.toml to use.
         config: A loaded configuration (the CLI passes its own).
+        progress: An ``IngestProgress`` for the bytes read (``Any``: Prefect builds a
+            parameter schema, which a Protocol cannot have).
 
     Returns:
         Rows added, duplicates skipped and lines quarantined, per file.
     """
-    report = ingest_task(paths, _config(config_path, config))
+    report = ingest_task(paths, _config(config_path, config), progress)
     print(report.summary)
     return report
 
@@ -68,6 +85,7 @@ async def judge_sample_task(
     request: JudgeSampleRequest, config: EvalmonConfig, progress: Any = None
 ) -> JudgeSampleReport:
     """Sample, redact, judge, store and queue; see :func:`run_judge_sample`."""
+    check_capture_paths([str(p) for p in request.paths])
     return await run_judge_sample(request, config, progress)
 
 

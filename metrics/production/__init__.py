@@ -10,6 +10,7 @@
   calibrations) is in ``_judged`` and ``_review``, re-exported here.
 """
 
+from metrics.production._files import expand_paths
 from metrics.production._ingest import ingest_files
 from metrics.production._judged import (
     CalibrationRow,
@@ -31,6 +32,7 @@ from metrics.production._policy import (
     sample_key,
     threshold,
 )
+from metrics.production._progress import IngestProgress, NoIngestProgress
 from metrics.production._report import FileIngest, IngestReport, QuarantinedLine
 from metrics.production._review import ReviewRow, queue_sizes, resolve_review, review_items
 from metrics.production._sample import choose_sample
@@ -42,8 +44,10 @@ __all__ = [
     "CalibrationRow",
     "Field",
     "FileIngest",
+    "IngestProgress",
     "IngestReport",
     "JudgeScoreRow",
+    "NoIngestProgress",
     "ProductionRequest",
     "QuarantinedLine",
     "ReviewItem",
@@ -53,6 +57,7 @@ __all__ = [
     "calibration_status",
     "choose_sample",
     "enqueue_reviews",
+    "expand_paths",
     "in_sample",
     "ingest_files",
     "load_requests",

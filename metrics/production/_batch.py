@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -95,12 +95,18 @@ class BatchLines:
     Args:
         plans: ``(file_id, plan)`` of each file.
         block_bytes: Target block size.
+        on_read: Called with the bytes of the file each block covers; the calls for a file
+            add up to the bytes from its start offset to its size.
     """
 
-    def __init__(self, plans: Sequence[tuple[int, FilePlan]], block_bytes: int) -> None:
+    def __init__(
+        self, plans: Sequence[tuple[int, FilePlan]], block_bytes: int,
+        on_read: Callable[[int], None] | None = None,
+    ) -> None:  # fmt: skip
         """Remember the files; nothing is opened yet."""
         self.runs = [FileRun(plan, file_id) for file_id, plan in plans]
         self._block_bytes = block_bytes
+        self._on_read = on_read or (lambda n_bytes: None)
         self._files = ExitStack()
         self._readers: list[LineReader] = []
         self._tables: list[pa.Table] = []
@@ -122,14 +128,19 @@ class BatchLines:
 
     def _split(self) -> Iterator[pa.RecordBatch]:
         for run, reader in zip(self.runs, self._readers, strict=True):
+            read = run.plan.start
             for block in reader.blocks():
                 run.blocks.append(block)
                 run.blank += block.blank_lines()
                 table = block.table(run.file_id)
                 self._tables.append(table)
+                self._on_read(block.end - read)
+                read = block.end
                 yield from table.to_batches()
             run.lines = reader.next_line - run.plan.first_line
             run.end, run.next_line, run.pending = reader.end, reader.next_line, reader.pending
+            if run.plan.size > read:  # a line still being written, or only a BOM
+                self._on_read(run.plan.size - read)
 
     def stream(self) -> pa.RecordBatchReader:
         """The lines not split yet, as a stream DuckDB reads once."""

@@ -49,6 +49,7 @@ from metrics.production._files import (
 )
 from metrics.production._lines import BLOCK_BYTES, fingerprints
 from metrics.production._parquet import parquet_raw_rows, parquet_source
+from metrics.production._progress import IngestProgress, NoIngestProgress
 from metrics.production._report import FileIngest, IngestReport, QuarantinedLine
 from metrics.production._schema import literal, select_sql, stage_ddl
 from metrics.store import Store, migrate
@@ -65,6 +66,7 @@ def ingest_files(
     *,
     block_bytes: int = BLOCK_BYTES,
     batch_bytes: int = 2 * 1024**3,
+    progress: IngestProgress | None = None,
 ) -> IngestReport:
     """Load JSONL and Parquet capture files into ``production_requests``.
 
@@ -82,6 +84,8 @@ def ingest_files(
             ``*.parquet`` files are read in name order.
         block_bytes: JSONL bytes per Arrow block.
         batch_bytes: JSONL bytes per transaction (bounds the memory a fallback uses).
+        progress: Told the bytes to read, then each step (see
+            :class:`~metrics.production.IngestProgress`).
 
     Returns:
         What was added, skipped and quarantined, per file and in total.
@@ -93,12 +97,13 @@ def ingest_files(
     started = time.perf_counter()
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files = expand_paths(items)
+    reporter = progress or NoIngestProgress()
     if isinstance(target, Store):
         with target.connection() as conn:
-            results = _ingest(conn, files, block_bytes, batch_bytes)
+            results = _ingest(conn, files, block_bytes, batch_bytes, reporter)
     else:
         migrate(target)
-        results = _ingest(target, files, block_bytes, batch_bytes)
+        results = _ingest(target, files, block_bytes, batch_bytes, reporter)
     ordered = tuple(results[str(p)][0] for p in files)
     return IngestReport(
         files=ordered,
@@ -124,27 +129,31 @@ def _session(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _ingest(
-    conn: duckdb.DuckDBPyConnection, files: list[Path], block_bytes: int, batch_bytes: int
-) -> Results:
+    conn: duckdb.DuckDBPyConnection, files: list[Path], block_bytes: int, batch_bytes: int,
+    progress: IngestProgress,
+) -> Results:  # fmt: skip
     results: Results = {}
     with _LOCK, _session(conn):
         conn.execute(stage_ddl(STAGE))
         try:
             states = load_states(conn, files)
+            plans = [plan_file(path, states) for path in files]
+            progress.start(sum(p.size - p.start for p in plans if not p.skip))
             batch: list[tuple[int, FilePlan]] = []
-            for file_id, path in enumerate(files):
-                plan = plan_file(path, states)
+            for file_id, plan in enumerate(plans):
                 if plan.skip:
-                    results[str(path)] = (FileIngest(str(path), "unchanged"), [])
+                    results[str(plan.path)] = (FileIngest(str(plan.path), "unchanged"), [])
                 elif plan.format == "parquet":
                     results.update(_parquet_batch(conn, plan, file_id))
+                    progress.advance(plan.size - plan.start)
                 else:
                     batch.append((file_id, plan))
                     if sum(p.size - p.start for _, p in batch) >= batch_bytes:
-                        results.update(_jsonl_batch(conn, batch, block_bytes))
+                        results.update(_jsonl_batch(conn, batch, block_bytes, progress))
                         batch = []
-            results.update(_jsonl_batch(conn, batch, block_bytes))
+            results.update(_jsonl_batch(conn, batch, block_bytes, progress))
         finally:
+            progress.stop()
             conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
     return results
 
@@ -168,11 +177,12 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _jsonl_batch(
-    conn: duckdb.DuckDBPyConnection, batch: list[tuple[int, FilePlan]], block_bytes: int
-) -> Results:
+    conn: duckdb.DuckDBPyConnection, batch: list[tuple[int, FilePlan]], block_bytes: int,
+    progress: IngestProgress,
+) -> Results:  # fmt: skip
     if not batch:
         return {}
-    with BatchLines(batch, block_bytes) as lines:
+    with BatchLines(batch, block_bytes, progress.advance) as lines:
         runs = lines.runs
         try:
             now = _batch_time(conn)

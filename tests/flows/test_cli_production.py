@@ -14,7 +14,10 @@ from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
+from evals.providers import ConfigError
+from flows import production_flows
 from flows.cli import app
+from flows.config import EvalmonConfig
 from metrics.production import ReviewItem, enqueue_reviews
 from metrics.store import Store
 from tests.metrics.test_ingest import line
@@ -35,10 +38,32 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_ingest_a_missing_file_is_exit_2(tmp_path: Path) -> None:
+    # Checked before the flow: no Prefect server is started to say so.
     code, _, err = invoke(
         "ingest", str(tmp_path / "nope.jsonl"), "--store", str(tmp_path / "s.duckdb")
     )
-    assert code == 2 and "nope.jsonl" in err
+    assert code == 2 and "nope.jsonl: no such file" in err
+    (tmp_path / "notes.txt").write_text("hello")
+    code, _, err = invoke("judge", "run", "--ingest", str(tmp_path / "notes.txt"))
+    assert code == 2 and "notes.txt: not a capture file" in err
+
+
+@pytest.mark.integration
+def test_a_bad_path_fails_the_ingest_flow_once_as_bad_input(
+    prefect_api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[list[str]] = []
+    check = production_flows.check_capture_paths
+
+    def counted(paths: list[str]) -> None:
+        checked.append(paths)
+        check(paths)
+
+    monkeypatch.setattr(production_flows, "check_capture_paths", counted)
+    config = EvalmonConfig(store=tmp_path / "s.duckdb")
+    with pytest.raises(ConfigError, match=r"nope\.jsonl: no such file"):
+        production_flows.ingest_flow(paths=[str(tmp_path / "nope.jsonl")], config=config)
+    assert len(checked) == 1  # bad input is not retried (it was, 35 s, as FileNotFoundError)
 
 
 @pytest.mark.integration
