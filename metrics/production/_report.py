@@ -78,11 +78,12 @@ class IngestReport:
 
     @property
     def summary(self) -> str:
-        """One line for a log or the CLI."""
-        rate = self.rows_added / self.seconds if self.seconds > 0 else 0.0
+        """One line for a log or the CLI; the speed counts every line read, duplicates too."""
+        lines = sum(f.lines for f in self.files)
+        speed = f" ({lines / self.seconds:,.0f} lines/s)" if lines and self.seconds > 0 else ""
         return (
             f"ingested {len(self.files)} file(s) ({self.files_skipped} unchanged): "
             f"{self.rows_added} record(s) added, {self.duplicates_skipped} duplicate(s) "
-            f"skipped, {len(self.quarantined)} line(s) quarantined, in {self.seconds:.2f} s "
-            f"({rate:,.0f} records/s)"
+            f"skipped, {len(self.quarantined)} line(s) quarantined, in {self.seconds:.2f} s"
+            f"{speed}"
         )

@@ -1,4 +1,4 @@
-"""Ingest progress: the bytes to read, then steps that add up to them, and always a stop."""
+"""Ingest progress (the bytes to read, steps that add up to them, always a stop) and summary."""
 
 from __future__ import annotations
 
@@ -89,3 +89,13 @@ def test_a_failed_ingest_still_stops_the_progress(
     with pytest.raises(OSError, match="disk full"):
         ingest_files(store, path, progress=recorder)
     assert recorder.stopped == 1 and recorder.total == path.stat().st_size
+
+
+def test_the_summary_gives_the_speed_of_the_lines_read(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evalmon.duckdb")
+    path = write(tmp_path / "a.jsonl", line(1), line(2), line(1))
+    first = ingest_files(store, path).summary
+    assert "2 record(s) added, 1 duplicate(s) skipped, 0 line(s) quarantined" in first
+    assert first.endswith(" lines/s)")
+    again = ingest_files(store, path).summary  # nothing read: no speed to give
+    assert "(1 unchanged): 0 record(s) added" in again and "/s" not in again
